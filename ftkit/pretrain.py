@@ -1,0 +1,114 @@
+"""The recipe that produced the embedded backbone: ``ftkit pretrain --out DIR`` runs it again.
+
+Source task: classify 86 glyph classes (letters and symbols of 16 fonts, see ``ftkit.glyphs``),
+drawn afresh for every batch from a seeded generator, so nothing is held in memory and no
+image is ever repeated. SGD with Nesterov momentum and a cosine schedule, as for ImageNet.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ftkit import glyphs
+from ftkit.models import CHECKPOINT_FILE, SmallResNet, count_parameters, save_checkpoint
+
+VAL_SEED = 10_001  # the source validation set: never drawn by the training stream's seed
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that determines the checkpoint (with the code and the torch version)."""
+
+    steps: int = 4000
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    warmup_steps: int = 100
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    blocks: tuple[int, ...] = (1, 1, 1, 1)
+    image_size: int = 32
+    seed: int = 0
+    val_per_class: int = 20
+
+
+def source_statistics(image_size: int, seed: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the source images: the backbone's input normalisation."""
+    g = torch.Generator().manual_seed(seed + 7)
+    images, _ = glyphs.glyph_batch(glyphs.SOURCE_CHARS, 4096, g, image_size=image_size)
+    mean = images.mean(dim=(0, 2, 3))
+    std = images.std(dim=(0, 2, 3))
+    return [round(v, 4) for v in mean.tolist()], [round(v, 4) for v in std.tolist()]
+
+
+def _lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
+
+
+@torch.no_grad()
+def source_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                    mean: list[float], std: list[float]) -> float:
+    """Accuracy of ``model`` on uint8 source images, normalised as in pretraining."""
+    model.eval()
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    correct = 0
+    for start in range(0, len(images), 512):
+        x = (images[start:start + 512].float() / 255 - m) / s
+        correct += (model(x).argmax(1) == labels[start:start + 512]).sum().item()
+    return correct / len(images)
+
+
+def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> dict:
+    """Train the backbone on the glyph stream and write checkpoint, sha256 and model card."""
+    torch.manual_seed(cfg.seed)
+    chars = glyphs.SOURCE_CHARS
+    mean, std = source_statistics(cfg.image_size, cfg.seed)
+    model = SmallResNet(len(chars), cfg.widths, cfg.blocks)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    g = torch.Generator().manual_seed(cfg.seed)
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    start, running = time.perf_counter(), 0.0
+    bar = tqdm(range(cfg.steps), desc="pretraining", disable=not progress, mininterval=5)
+    model.train()
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        images, labels = glyphs.glyph_batch(chars, cfg.batch_size, g, image_size=cfg.image_size)
+        loss = loss_fn(model((images - m) / s), labels)  # images: (B, 3, S, S)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+        bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+    seconds = time.perf_counter() - start
+    val_images, val_labels = glyphs.glyph_set(chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size)
+    accuracy = source_accuracy(model, val_images, val_labels, mean, std)
+    config = {**asdict(cfg), "widths": list(cfg.widths), "blocks": list(cfg.blocks),
+              "classes": list(chars), "mean": mean, "std": std}
+    digest = save_checkpoint(model, config, Path(out_dir) / CHECKPOINT_FILE)
+    card = {"classes": len(chars), "fonts": len(glyphs.FONT_FILES), "steps": cfg.steps,
+            "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
+            "resolution": cfg.image_size, "parameters": count_parameters(model),
+            "wall_seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "machine": platform.machine(),
+            "source_val_accuracy": round(accuracy, 4), "final_train_loss": round(running, 4),
+            "sha256": digest, "config": config}
+    (Path(out_dir) / "embedded_resnet.json").write_text(json.dumps(card, indent=1, ensure_ascii=False))
+    return card
