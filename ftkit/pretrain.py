@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ftkit import glyphs
+from ftkit.glyphs import HELDOUT_CHARS
 from ftkit.models import CHECKPOINT_FILE, SmallResNet, count_parameters, save_checkpoint
 
 VAL_SEED = 10_001  # the source validation set: never drawn by the training stream's seed
@@ -111,4 +112,33 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
             "source_val_accuracy": round(accuracy, 4), "final_train_loss": round(running, 4),
             "sha256": digest, "config": config}
     (Path(out_dir) / "embedded_resnet.json").write_text(json.dumps(card, indent=1, ensure_ascii=False))
+    (Path(out_dir) / "MODEL_CARD.md").write_text(model_card(card))
     return card
+
+
+def model_card(card: dict) -> str:
+    """The human-readable model card, rendered from the JSON record written beside the weights."""
+    cfg = card["config"]
+    return f"""# Model card: ftkit's embedded backbone
+
+- **Architecture**: ResNet with torchvision's anatomy (`conv1, bn1, layer1..layer4, avgpool, fc`),
+  widths {cfg["widths"]}, BasicBlocks per stage {cfg["blocks"]}, 3x3 stride-1 stem, no max-pool;
+  {card["parameters"]:,} parameters.
+- **Source task**: {card["classes"]} glyph classes (Latin, Greek and Cyrillic letters and symbols;
+  no digits) rendered from {card["fonts"]} fonts that ship with matplotlib, randomly warped,
+  recoloured and put on plain, gradient or blotchy backgrounds (`ftkit.glyphs`). Ten further
+  classes (`{"".join(HELDOUT_CHARS)}`) are held out as the near-transfer target.
+- **Resolution**: {card["resolution"]}x{card["resolution"]} RGB, normalised with mean {cfg["mean"]}
+  and std {cfg["std"]}.
+- **Training**: {card["steps"]} steps of batch {card["batch_size"]} ({card["images_seen"]:,} images,
+  each drawn once), SGD with Nesterov momentum {cfg["momentum"]}, LR {cfg["lr"]} with
+  {cfg["warmup_steps"]} warm-up steps then cosine, weight decay {cfg["weight_decay"]} (not on
+  norms and biases), label smoothing {cfg["label_smoothing"]}, seed {cfg["seed"]}.
+- **Wall time**: {card["wall_seconds"]} s on {card["threads"]} CPU thread(s), torch {card["torch"]}.
+- **Source validation accuracy**: {card["source_val_accuracy"]:.1%} on {cfg["val_per_class"]}
+  fresh images per class (chance {1 / card["classes"]:.1%}).
+- **sha256**: `{card["sha256"]}`
+- **Reproduce**: `ftkit pretrain --out DIR --steps {card["steps"]} --seed {cfg["seed"]}`
+  (bit-identical on the same machine and torch version; close elsewhere).
+- **Intended use**: teaching fine-tuning offline. Not a general-purpose image model.
+"""

@@ -1,0 +1,76 @@
+"""The ``ftkit`` command: ``doctor``, ``pretrain``, ``bench`` and ``lessons``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ftkit import doctor
+
+    text, status = doctor.report(doctor.run_checks())
+    print(text)
+    return status
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from ftkit.pretrain import PretrainConfig, pretrain
+
+    cfg = PretrainConfig(steps=args.steps, seed=args.seed, batch_size=args.batch_size,
+                         warmup_steps=min(PretrainConfig.warmup_steps, max(1, args.steps // 10)))
+    print(f"pretraining the embedded backbone: {cfg.steps} steps of {cfg.batch_size} glyph images, "
+          f"seed {cfg.seed} -> {args.out}")
+    card = pretrain(cfg, Path(args.out), progress=not args.no_progress)
+    print(json.dumps({k: v for k, v in card.items() if k != "config"}, indent=1, ensure_ascii=False))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from ftkit import bench
+
+    return bench.run_cli(args)
+
+
+def _lessons(args: argparse.Namespace) -> int:
+    from ftkit import lessons
+
+    return lessons.run_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ftkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(run=_doctor)
+
+    p = sub.add_parser("pretrain", help="reproduce the embedded backbone from scratch")
+    p.add_argument("--out", required=True, help="directory for the checkpoint, sha256 and card")
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=_pretrain)
+
+    p = sub.add_parser("bench", help="the course's headline table (and --perf ratios)")
+    from ftkit import bench
+
+    bench.add_arguments(p)
+    p.set_defaults(run=_bench)
+
+    p = sub.add_parser("lessons", help="list the lessons, or --run them headless")
+    from ftkit import lessons
+
+    lessons.add_arguments(p)
+    p.set_defaults(run=_lessons)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
