@@ -19,6 +19,9 @@ def _doctor(args: argparse.Namespace) -> int:
 def _pretrain(args: argparse.Namespace) -> int:
     from ftkit.pretrain import PretrainConfig, pretrain
 
+    import torch
+
+    torch.set_num_threads(args.threads)
     cfg = PretrainConfig(steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                          warmup_steps=min(PretrainConfig.warmup_steps, max(1, args.steps // 10)))
     print(f"pretraining the embedded backbone: {cfg.steps} steps of {cfg.batch_size} glyph images, "
@@ -47,9 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain", help="reproduce the embedded backbone from scratch")
     p.add_argument("--out", required=True, help="directory for the checkpoint, sha256 and card")
-    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1 reproduces the shipped checkpoint bit for bit)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=_pretrain)
 

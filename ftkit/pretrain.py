@@ -28,7 +28,7 @@ VAL_SEED = 10_001  # the source validation set: never drawn by the training stre
 class PretrainConfig:
     """Everything that determines the checkpoint (with the code and the torch version)."""
 
-    steps: int = 4000
+    steps: int = 3000
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
