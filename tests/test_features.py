@@ -1,7 +1,5 @@
 """features: extraction per layer, the cache (memory and disk), and the linear probe."""
 
-import time
-
 import pytest
 import torch
 from torch import nn
@@ -150,22 +148,17 @@ def test_probe_minibatches_follow_the_seed():
     assert torch.equal(a.weight, b.weight) and not torch.equal(a.weight, c.weight)
 
 
-def test_cached_and_recomputed_probes_agree_and_cache_is_faster():
+def test_cached_and_recomputed_probes_agree_and_differ_only_in_backbone_work():
     model = tiny_backbone()
     train = DataLoader(tiny_dataset(per_class=20), batch_size=30, shuffle=True)
     val = DataLoader(tiny_dataset(seed=1), batch_size=64)
     kwargs = {"num_classes": 3, "epochs": 15, "batch_size": 16, "seed": 0}
     calls = count_forwards(model)
-    start = time.perf_counter()
     cached, hist_cached = fx.linear_probe(model, train, val, **kwargs)
-    t_cached = time.perf_counter() - start
     cached_calls = calls[0]
-    start = time.perf_counter()
     recomputed, hist_recomputed = fx.linear_probe_recompute(model, train, val, **kwargs)
-    t_recomputed = time.perf_counter() - start
     assert cached_calls == 2 + 1  # train (2 batches) + val (1 batch), once
     assert calls[0] - cached_calls == 15 * (2 + 1)  # every epoch, train and val
     assert abs(hist_cached["val_acc"][-1] - hist_recomputed["val_acc"][-1]) <= 0.01
     assert hist_cached["val_acc"][-1] > 0.8
-    assert torch.allclose(cached.weight, recomputed.weight, atol=1e-4)
-    assert t_recomputed > t_cached
+    assert torch.allclose(cached.weight, recomputed.weight, atol=1e-4)  # same optimisation
