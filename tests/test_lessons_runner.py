@@ -30,9 +30,11 @@ ALLOCATING = [
 # The child allocates and holds the memory briefly, then exits before the notebook ends: only
 # the runner's background poll can see it.
 CHILD = [
-    "import subprocess, sys\n"
-    "code = 'import numpy as np, time; b = np.ones(%d); time.sleep(1.0)'\n"
-    f"subprocess.run([sys.executable, '-c', code % {300 * MIB // 8}], check=True)"
+    (
+        "import subprocess, sys\n"
+        "code = 'import numpy as np, time; b = np.ones(%d); time.sleep(1.0)'\n"
+        f"subprocess.run([sys.executable, '-c', code % {300 * MIB // 8}], check=True)"
+    )
 ]
 
 
