@@ -59,7 +59,10 @@ def default_lessons_dir(cwd: Path | None = None) -> Path:
 
 
 def select_lessons(lessons: Sequence[Path], names: Sequence[str]) -> list[Path]:
-    """The lessons that `names` pick: `00`, `00_welcome` or `00_welcome.ipynb` each match.
+    """The lessons that `names` pick, in the order named; all of them when `names` is empty.
+
+    A name is a lesson's number (`00`), its stem (`00_welcome`) or its file (`00_welcome.ipynb`,
+    with or without a folder).
 
     >>> [p.name for p in select_lessons([Path("00_a.ipynb"), Path("01_b.ipynb")], ["01"])]
     ['01_b.ipynb']
@@ -71,8 +74,9 @@ def select_lessons(lessons: Sequence[Path], names: Sequence[str]) -> list[Path]:
         return list(lessons)
     chosen: list[Path] = []
     for name in names:
-        stem = name.removesuffix(".ipynb")
-        matches = [p for p in lessons if p.stem == stem or p.stem.startswith(stem + "_")]
+        stem = Path(name).name.removesuffix(".ipynb")
+        matches = [p for p in lessons if p.stem == stem]
+        matches = matches or [p for p in lessons if p.stem.split("_", 1)[0] == stem]
         if not matches:
             raise ValueError(f"no lesson matches {name!r}")
         chosen.extend(p for p in matches if p not in chosen)
@@ -218,7 +222,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget-seconds", type=float, default=120)
     parser.add_argument("--budget-mb", type=float, default=2048)
     parser.add_argument(
-        "--write", action="store_true", help="save each executed lesson back in place"
+        "--write",
+        action="store_true",
+        help="save each lesson that ran without error back in place, executed",
     )
     parser.add_argument(
         "--markdown", action="store_true", help="also print the README lesson table"

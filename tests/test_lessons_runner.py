@@ -93,6 +93,7 @@ def test_select_lessons_by_number_stem_or_file_name() -> None:
         paths[0],
     ]
     assert lessons.select_lessons(paths, ["10", "10"]) == paths[2:]  # no lesson twice
+    assert lessons.select_lessons(paths, ["lessons/10_more.ipynb"]) == paths[2:]
 
 
 def test_select_lessons_rejects_unknown_names() -> None:
