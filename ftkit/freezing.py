@@ -37,7 +37,7 @@ def resolve_groups(model: nn.Module, groups: Groups | None = None) -> OrderedDic
 
 
 def select_groups(groups: Groups, names: str | Iterable[str]) -> list[nn.Module]:
-    """The modules of the named groups; an unknown name raises ``ValueError`` listing the valid ones."""
+    """The modules of the named groups; an unknown name raises ``ValueError`` listing valid ones."""
     names = [names] if isinstance(names, str) else list(names)
     unknown = [n for n in names if n not in groups]
     if unknown:
@@ -80,7 +80,8 @@ def freeze(module_or_groups: nn.Module | Groups, names: str | Iterable[str] | No
     _set_requires_grad(module_or_groups, names, False)
 
 
-def unfreeze(module_or_groups: nn.Module | Groups, names: str | Iterable[str] | None = None) -> None:
+def unfreeze(module_or_groups: nn.Module | Groups,
+             names: str | Iterable[str] | None = None) -> None:
     """Make parameters trainable again: the whole module, or only the named layer groups."""
     _set_requires_grad(module_or_groups, names, True)
 
@@ -157,6 +158,8 @@ def format_summary(rows: list[dict]) -> str:
     total = sum(r["params"] for r in rows)
     trainable = sum(r["trainable"] for r in rows)
     lines = [f"{'group':<12}{'params':>10}{'trainable':>11}  status"]
-    lines += [f"{r['name']:<12}{r['params']:>10,}{r['trainable']:>11,}  {r['status']}" for r in rows]
-    lines.append(f"{'total':<12}{total:>10,}{trainable:>11,}  {100 * trainable / max(total, 1):.1f}% trainable")
+    lines += [f"{r['name']:<12}{r['params']:>10,}{r['trainable']:>11,}  {r['status']}"
+              for r in rows]
+    share = 100 * trainable / max(total, 1)
+    lines.append(f"{'total':<12}{total:>10,}{trainable:>11,}  {share:.1f}% trainable")
     return "\n".join(lines)

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ftkit import freezing
-from ftkit.training import make_optimizer, param_groups, resolve_device
+from ftkit.optim import make_optimizer, param_groups
+from ftkit.training import resolve_device
 
 
 @dataclass
@@ -43,7 +44,8 @@ def lr_range_test(model: nn.Module, train_loader: DataLoader, *, start_lr: float
                   diverge_factor: float = 4.0, optimizer: str | torch.optim.Optimizer = "sgd",
                   weight_decay: float = 0.0, groups: Mapping[str, nn.Module] | None = None,
                   bn_policy: str = "frozen_eval", seed: int = 0,
-                  device: str | torch.device | None = None, progress: bool = False) -> LRFinderResult:
+                  device: str | torch.device | None = None,
+                  progress: bool = False) -> LRFinderResult:
     """Sweep the LR exponentially from ``start_lr`` to ``end_lr`` over ``num_steps`` batches.
 
     ``smoothing`` is the weight of each new loss in a debiased exponential moving average. The
@@ -108,7 +110,7 @@ def _sweep(model, loader, opt, ratios, start_lr, end_lr, num_steps, smoothing, d
 
 
 def _repeat(loader: Iterable) -> Iterator:
-    """Batches from ``loader``, epoch after epoch (not ``itertools.cycle``, which keeps them all)."""
+    """Batches from ``loader``, epoch after epoch (``itertools.cycle`` would keep them all)."""
     while True:
         yield from loader
 
@@ -132,7 +134,7 @@ def suggest(lrs: list[float], losses: list[float]) -> dict[str, float]:
     """
     finite = [i for i, v in enumerate(losses) if math.isfinite(v)]
     if len(finite) < 3:
-        raise ValueError("too few finite losses to suggest an LR; widen the sweep or lower start_lr")
+        raise ValueError("too few finite losses to suggest an LR; lower start_lr or add steps")
     lrs_, losses_ = np.array(lrs)[finite], np.array(losses)[finite]
     lowest = int(np.argmin(losses_))
     grad = np.gradient(losses_, np.log10(lrs_))

@@ -42,7 +42,7 @@ class L2SP:
     right before training. Frozen parameters are skipped (they still equal ``w0``).
 
     >>> model = models.SmallResNet(10, widths=(4, 8, 8, 8))
-    >>> float(L2SP(model, alpha=0.01)(model))
+    >>> L2SP(model, alpha=0.01)(model).item()
     0.0
     """
 
@@ -61,7 +61,8 @@ class L2SP:
                  if params[n].requires_grad]
         penalty = self.alpha / 2 * torch.stack(terms).sum() if terms else None
         if self.beta:
-            head = self.beta / 2 * torch.stack([params[n].pow(2).sum() for n in self.head_names]).sum()
+            squares = [params[n].pow(2).sum() for n in self.head_names]
+            head = self.beta / 2 * torch.stack(squares).sum()
             penalty = head if penalty is None else penalty + head
         if penalty is None:
             return torch.zeros((), device=next(iter(params.values())).device)
