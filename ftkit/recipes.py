@@ -9,8 +9,8 @@ Hyper-parameters are chosen on the validation split (see ``Settings``), never on
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 from torch import nn
@@ -110,7 +110,7 @@ def l2sp(splits: Splits, seed: int, s: Settings) -> dict:
 def linear_probe(splits: Splits, seed: int, s: Settings, *, pretrained: bool = True) -> dict:
     """Frozen backbone as a feature extractor, a new linear head trained on cached features."""
     model, info = models.load_backbone("embedded", pretrained=pretrained)
-    train_loader, val_loader, test_loader = _loaders(splits, info, s, seed)
+    train_loader, _val_loader, test_loader = _loaders(splits, info, s, seed)
     cache = features.FeatureCache()
     head, _ = features.linear_probe(model, train_loader, num_classes=len(splits.classes), cache=cache,
                                     epochs=s.probe_epochs, lr=s.probe_lr, seed=seed)
