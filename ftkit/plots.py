@@ -259,3 +259,25 @@ def weight_change_plot(changes: Mapping[str, float], ax: Axes | None = None) -> 
     ax.set_ylabel("||w - w0|| / ||w0||")
     ax.set_xlabel("layer group")
     return fig
+
+
+# --- lesson 03 ---
+
+def grouped_bars(values: Mapping[str, Mapping[str, float]], ax: Axes | None = None, *,
+                 ylabel: str = "") -> Figure:
+    """One cluster of bars per inner key (e.g. layer group), one colour per outer key."""
+    if ax is None:
+        fig, ax = _axes(None, (5.5, 3.2))
+    else:
+        fig = ax.figure
+    series = list(values)
+    cats = list(dict.fromkeys(c for s in series for c in values[s]))
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(cats))
+    for i, name in enumerate(series):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width,
+               [values[name].get(c, 0.0) for c in cats], width, label=name)
+    ax.set_xticks(x, cats)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return fig
