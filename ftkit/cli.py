@@ -17,9 +17,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from ftkit.pretrain import PretrainConfig, pretrain
-
     import torch
+
+    from ftkit.pretrain import PretrainConfig, pretrain
 
     torch.set_num_threads(args.threads)
     cfg = PretrainConfig(steps=args.steps, seed=args.seed, batch_size=args.batch_size,

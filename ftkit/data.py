@@ -7,10 +7,9 @@ torchvision ``transforms.v2`` pipelines applied per sample, at train time only f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -49,11 +48,11 @@ class TensorImageDataset(Dataset):
             image = self.transform(image)
         return image, int(self.labels[i])
 
-    def with_transform(self, transform: Callable | None) -> "TensorImageDataset":
+    def with_transform(self, transform: Callable | None) -> TensorImageDataset:
         """The same images seen through another transform (no copy of the pixels)."""
         return TensorImageDataset(self.images, self.labels, self.classes, transform)
 
-    def subset(self, indices: torch.Tensor | np.ndarray | list[int]) -> "TensorImageDataset":
+    def subset(self, indices: torch.Tensor | np.ndarray | list[int]) -> TensorImageDataset:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return TensorImageDataset(self.images[idx], self.labels[idx], self.classes, self.transform)
 

@@ -7,6 +7,7 @@ avgpool, fc``), so what a learner does to it here is what they would do to ``res
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -223,7 +224,7 @@ def _offline_message(name: str, cached: Path, reason: str) -> str:
 
 # --- anatomy -------------------------------------------------------------------------------
 
-def layer_groups(model: nn.Module) -> "OrderedDict[str, nn.Module]":
+def layer_groups(model: nn.Module) -> OrderedDict[str, nn.Module]:
     """The model's named layer groups, ordered from input to head.
 
     ResNets (the embedded one and torchvision's): ``stem`` (conv1+bn1), ``layer1`` ..
@@ -253,7 +254,7 @@ def layer_groups(model: nn.Module) -> "OrderedDict[str, nn.Module]":
 
 def _quarters(n: int) -> list[tuple[int, int]]:
     bounds = [round(n * i / 4) for i in range(5)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def head_of(model: nn.Module) -> tuple[str, nn.Module]:

@@ -9,8 +9,8 @@ Hyper-parameters are chosen on the validation split (see ``Settings``), never on
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 from torch import nn
@@ -50,6 +50,7 @@ def _loaders(splits: Splits, info: BackboneInfo, s: Settings, seed: int, augment
 
 def _finetune(splits: Splits, seed: int, s: Settings, *, pretrained: bool = True, lr: float | dict | None = None,
               freeze: int = 0, augment: bool = False, forgetting: bool = False, **fit_kwargs) -> dict:
+    torch.manual_seed(seed)  # a random-init backbone depends on it
     model, info = models.load_backbone("embedded", pretrained=pretrained)
     source_head = evaluation.keep_source_head(model) if forgetting else None
     torch.manual_seed(seed)
@@ -109,8 +110,9 @@ def l2sp(splits: Splits, seed: int, s: Settings) -> dict:
 
 def linear_probe(splits: Splits, seed: int, s: Settings, *, pretrained: bool = True) -> dict:
     """Frozen backbone as a feature extractor, a new linear head trained on cached features."""
+    torch.manual_seed(seed)  # a random-init backbone depends on it
     model, info = models.load_backbone("embedded", pretrained=pretrained)
-    train_loader, val_loader, test_loader = _loaders(splits, info, s, seed)
+    train_loader, _val_loader, test_loader = _loaders(splits, info, s, seed)
     cache = features.FeatureCache()
     head, _ = features.linear_probe(model, train_loader, num_classes=len(splits.classes), cache=cache,
                                     epochs=s.probe_epochs, lr=s.probe_lr, seed=seed)

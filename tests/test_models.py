@@ -89,7 +89,7 @@ def test_layer_groups_cover_resnet_and_mobilenet():
     assert grouped == {id(p) for p in model.parameters()}
     mobile = torchvision.models.mobilenet_v3_small(weights=None)
     mgroups = models.layer_groups(mobile)
-    assert list(mgroups)[0] == "stem" and list(mgroups)[-1] == "head" and len(mgroups) == 6
+    assert next(iter(mgroups)) == "stem" and list(mgroups)[-1] == "head" and len(mgroups) == 6
     assert {id(p) for g in mgroups.values() for p in g.parameters()} == {id(p) for p in mobile.parameters()}
     with pytest.raises(TypeError, match="OrderedDict"):
         models.layer_groups(torch.nn.Linear(3, 3))
