@@ -46,7 +46,7 @@ def _lessons(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(run=_doctor)
+    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(handler=_doctor)
 
     p = sub.add_parser("pretrain", help="reproduce the embedded backbone from scratch")
     p.add_argument("--out", required=True, help="directory for the checkpoint, sha256 and card")
@@ -56,25 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 reproduces the shipped checkpoint bit for bit)")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=_pretrain)
+    p.set_defaults(handler=_pretrain)
 
     p = sub.add_parser("bench", help="the course's headline table (and --perf ratios)")
     from ftkit import bench
 
     bench.add_arguments(p)
-    p.set_defaults(run=_bench)
+    p.set_defaults(handler=_bench)
 
     p = sub.add_parser("lessons", help="list the lessons, or --run them headless")
     from ftkit import lessons
 
     lessons.add_arguments(p)
-    p.set_defaults(run=_lessons)
+    p.set_defaults(handler=_lessons)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":
