@@ -200,15 +200,21 @@ def lesson_title(path: Path) -> str:
     return Path(path).stem
 
 
+def lesson_summary(path: Path) -> str:
+    """What a lesson teaches, in one line: the notebook's ``metadata.ftkit.teaches``."""
+    metadata = json.loads(Path(path).read_text(encoding="utf-8")).get("metadata", {})
+    return str(metadata.get("ftkit", {}).get("teaches", ""))
+
+
 def readme_table(results: Iterable[LessonResult], lessons_dir: Path) -> str:
     """The README's lesson table (markdown), with run times and memory as measured here."""
-    lines = ["| # | Lesson | Run time (CPU) | Peak memory |", "|---|---|---|---|"]
+    lines = ["| # | Lesson | What it teaches | Run time (CPU) | Peak memory |", "|---|---|---|---|---|"]
     for r in results:
         path = Path(lessons_dir) / f"{r.name}.ipynb"
         number = r.name.split("_", 1)[0]
         link = f"[{lesson_title(path)}]({Path(lessons_dir).name}/{path.name})"
         seconds = f"{r.seconds:.0f} s" if r.passed else "fails"
-        lines.append(f"| {number} | {link} | {seconds} | {_mb(r.peak_memory_mb)} MB |")
+        lines.append(f"| {number} | {link} | {lesson_summary(path)} | {seconds} | {_mb(r.peak_memory_mb)} MB |")
     return "\n".join(lines)
 
 

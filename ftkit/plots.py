@@ -259,3 +259,26 @@ def weight_change_plot(changes: Mapping[str, float], ax: Axes | None = None) -> 
     ax.set_ylabel("||w - w0|| / ||w0||")
     ax.set_xlabel("layer group")
     return fig
+
+
+# --- lesson 00 ---
+
+def seed_bars(
+    records: Sequence[Record], x: str = "method", y: str = "accuracy", ax: Axes | None = None,
+) -> Figure:
+    """One bar per ``x`` value at the mean of ``y`` over its repeats, each repeat a dot on it.
+
+    Bars keep the order in which ``x`` values first appear in ``records``.
+    """
+    fig, ax = _axes(ax, (4.5, 3.2))
+    groups: dict[Any, list[float]] = {}
+    for r in records:
+        groups.setdefault(r[x], []).append(float(r[y]))
+    for i, (name, values) in enumerate(groups.items()):
+        ax.bar(i, np.mean(values), color=f"C{i}", alpha=0.7)
+        ax.plot([i] * len(values), values, "o", color="k", markersize=4)
+        ax.annotate(f"{np.mean(values):.3f}", (i, np.mean(values)), ha="center", va="bottom",
+                    xytext=(0, 3), textcoords="offset points")
+    ax.set_xticks(range(len(groups)), [str(n) for n in groups])
+    ax.set_ylabel(f"{y} (bar: mean; dots: seeds)")
+    return fig

@@ -50,6 +50,7 @@ def _loaders(splits: Splits, info: BackboneInfo, s: Settings, seed: int, augment
 
 def _finetune(splits: Splits, seed: int, s: Settings, *, pretrained: bool = True, lr: float | dict | None = None,
               freeze: int = 0, augment: bool = False, forgetting: bool = False, **fit_kwargs) -> dict:
+    torch.manual_seed(seed)  # a random-init backbone depends on it
     model, info = models.load_backbone("embedded", pretrained=pretrained)
     source_head = evaluation.keep_source_head(model) if forgetting else None
     torch.manual_seed(seed)
@@ -109,6 +110,7 @@ def l2sp(splits: Splits, seed: int, s: Settings) -> dict:
 
 def linear_probe(splits: Splits, seed: int, s: Settings, *, pretrained: bool = True) -> dict:
     """Frozen backbone as a feature extractor, a new linear head trained on cached features."""
+    torch.manual_seed(seed)  # a random-init backbone depends on it
     model, info = models.load_backbone("embedded", pretrained=pretrained)
     train_loader, _val_loader, test_loader = _loaders(splits, info, s, seed)
     cache = features.FeatureCache()

@@ -42,3 +42,12 @@ def test_bench_cli_writes_json_records(tmp_path, capsys):
     assert [r["method"] for r in records] == ["linear_probe", "linear_probe_random_init"]
     assert records[0]["accuracy"] > records[1]["accuracy"]  # pretrained features beat random ones
     assert "linear_probe" in capsys.readouterr().out
+
+
+def test_random_init_recipes_do_not_depend_on_earlier_random_draws():
+    import torch
+
+    first = recipes.run("linear_probe_random_init", "digits", k=2, seed=3, probe_epochs=5)
+    torch.rand(1000)  # whatever ran before must not change the random init
+    second = recipes.run("linear_probe_random_init", "digits", k=2, seed=3, probe_epochs=5)
+    assert first["accuracy"] == second["accuracy"]

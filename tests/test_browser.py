@@ -4,8 +4,7 @@ Starts JupyterLab on 127.0.0.1 over a temporary copy of a lesson, opens it in he
 Chromium through Playwright, runs every cell from the Run menu, and checks what a person would
 see: no tracebacks, a rendered slider, a matplotlib figure, and an output that follows the slider.
 
-The lesson is `lessons/00_welcome.ipynb`, or `$FTKIT_BROWSER_LESSON`; only while lesson 00 does
-not exist yet does the test fall back to `tests/fixtures/widget_lesson.ipynb`, and it says so.
+The lesson is `lessons/00_welcome.ipynb`, or `$FTKIT_BROWSER_LESSON`.
 A screenshot lands in `artifacts/browser/`. Without Chromium the test skips, except under CI.
 """
 
@@ -22,7 +21,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +30,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LESSON = ROOT / "lessons" / "00_welcome.ipynb"
-FIXTURE_LESSON = ROOT / "tests" / "fixtures" / "widget_lesson.ipynb"
 SCREENSHOTS = ROOT / "artifacts" / "browser"
 CHROMIUM = Path(os.environ.get("FTKIT_CHROMIUM", "/usr/bin/chromium"))  # Debian's package
 # Flags that work on these machines: no sandbox as root, and no background calls home, which the
@@ -73,20 +70,14 @@ def require_browser() -> None:
 
 
 def lesson_to_open() -> Path:
-    """The notebook under test; falls back to the fixture only while lesson 00 is missing."""
+    """The notebook under test: lesson 00, or the one ``$FTKIT_BROWSER_LESSON`` names."""
     override = os.environ.get("FTKIT_BROWSER_LESSON")
     if override:
         path = Path(override) if Path(override).is_absolute() else ROOT / override
         assert path.is_file(), f"FTKIT_BROWSER_LESSON={override} does not exist"
         return path
-    if DEFAULT_LESSON.is_file():
-        return DEFAULT_LESSON
-    warnings.warn(
-        f"browser test: {DEFAULT_LESSON.relative_to(ROOT)} does not exist yet; "
-        f"using the fixture {FIXTURE_LESSON.relative_to(ROOT)}",
-        stacklevel=1,
-    )
-    return FIXTURE_LESSON
+    assert DEFAULT_LESSON.is_file(), f"{DEFAULT_LESSON} is missing"
+    return DEFAULT_LESSON
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -191,14 +192,20 @@ def test_format_results_is_one_row_per_lesson() -> None:
     assert table[2].split() == ["01_b", "FAIL", "1.0", "50", "boom"]
 
 
-def test_readme_table_uses_titles_and_measured_numbers(lessons_dir: Path) -> None:
+def test_readme_table_uses_titles_summaries_and_measured_numbers(lessons_dir: Path) -> None:
+    path = lessons_dir / "00_passing.ipynb"
+    nb = json.loads(path.read_text())
+    nb["metadata"]["ftkit"] = {"teaches": "what fine-tuning is"}
+    path.write_text(json.dumps(nb))
     table = lessons.readme_table(
         [LessonResult("00_passing", True, 41.6, 812.3), LessonResult("01_raising", False, 3, 60)],
         lessons_dir,
     ).splitlines()
-    assert table[:2] == ["| # | Lesson | Run time (CPU) | Peak memory |", "|---|---|---|---|"]
-    assert table[2] == "| 00 | [Lesson 00_passing](lessons/00_passing.ipynb) | 42 s | 812 MB |"
-    assert table[3] == "| 01 | [Lesson 01_raising](lessons/01_raising.ipynb) | fails | 60 MB |"
+    assert table[:2] == ["| # | Lesson | What it teaches | Run time (CPU) | Peak memory |",
+                         "|---|---|---|---|---|"]
+    assert table[2] == ("| 00 | [Lesson 00_passing](lessons/00_passing.ipynb) | what fine-tuning is "
+                        "| 42 s | 812 MB |")
+    assert table[3] == "| 01 | [Lesson 01_raising](lessons/01_raising.ipynb) |  | fails | 60 MB |"
 
 
 def test_cli_lists_lessons_with_titles(lessons_dir: Path, capsys: pytest.CaptureFixture) -> None:
