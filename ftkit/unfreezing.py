@@ -112,9 +112,9 @@ def mean_of(records: Sequence[Record], y: str, **where: Any) -> float:
 
 
 def recipe_bars(records: Sequence[Record], x: str, y: str, hue: str, *,
-                ax: Any = None, ylabel: str | None = None) -> Figure:
+                ax: Any = None, ylabel: str | None = None, fmt: str = "{:.0%}") -> Figure:
     """Grouped bars: one group per ``x`` value (in first-seen order), one bar per ``hue``,
-    height = mean of ``y``, error bar = std over the repeats (seeds)."""
+    height = mean of ``y``, error bar = std over the repeats (seeds), labelled with ``fmt``."""
     xs = list(dict.fromkeys(r[x] for r in records))
     hues = list(dict.fromkeys(r[hue] for r in records))
     fig, ax = plots._axes(ax, (1.2 + 1.1 * len(xs) * max(1, len(hues)) / 2, 3.4))
@@ -128,7 +128,7 @@ def recipe_bars(records: Sequence[Record], x: str, y: str, hue: str, *,
                 errs.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
                 pos.append(i - 0.4 + width * (j + 0.5))
         bars = ax.bar(pos, means, width, yerr=errs, capsize=3, label=str(h), color=f"C{j}")
-        ax.bar_label(bars, [f"{m:.0%}" if m <= 1 else f"{m:.2g}" for m in means], fontsize=7)
+        ax.bar_label(bars, [fmt.format(m) for m in means], fontsize=7)
     ax.set_xticks(range(len(xs)), [str(v) for v in xs])
     ax.set_ylabel(ylabel or f"{y} (mean ± std)")
     ax.legend(title=hue, fontsize=8)
