@@ -8,9 +8,34 @@ __version__ = "0.1.0"
 
 #: The public modules, one per concept (imported on demand: ``from ftkit import training``).
 __all__ = [
-    "glyphs", "models", "data", "folders", "pretrain",           # the offline world
-    "freezing", "optim", "schedules", "regularization", "history", "training", "lr_finder",
-    "features", "evaluation",                                     # the fine-tuning toolkit
-    "plots", "widgets", "exercises",                              # the notebooks' helpers
-    "recipes", "bench", "doctor", "lessons", "cli",               # commands
+    "augment",
+    "bench",
+    "cli",
+    "data",
+    "deploy",
+    "doctor",
+    "evaluation",
+    "exercises",
+    "features",
+    "folders",
+    "freeze_study",
+    "freezing",
+    "gallery",
+    "glyphs",
+    "history",
+    "lessons",
+    "lr_finder",
+    "lr_study",
+    "models",
+    "optim",
+    "plots",
+    "pretrain",
+    "probing",
+    "recipes",
+    "regularization",
+    "schedules",
+    "sweeps",
+    "training",
+    "unfreezing",
+    "widgets",
 ]

@@ -1,0 +1,225 @@
+"""Ship a fine-tuned model: export it, prove the export computes the same thing, save its
+weights with a checksum, and predict one image file the way training saw its images.
+
+- ``export_program`` / ``load_program``: ``torch.export`` (an ``ExportedProgram`` saved as
+  ``.pt2``), PyTorch's own deployment format. TorchScript (``torch.jit``) is deprecated in recent
+  PyTorch releases, so ftkit does not use it.
+- ``export_onnx`` / ``onnx_runner``: ONNX for other runtimes. The export uses the fast
+  TorchScript-based exporter (``dynamo=False``) by default; the runner uses onnxruntime when it
+  is installed, else ONNX's own pure-Python reference evaluator (slow, but exact enough to check).
+- ``compare``: max absolute logit difference and argmax agreement of two models over a loader.
+- ``save_weights`` / ``load_weights``: ``torch.save`` of the state_dict (plus class names and
+  input settings) next to a ``.sha256``; loading verifies the checksum, then uses
+  ``torch.load(..., weights_only=True)``, which cannot execute code hidden in a file.
+- ``preprocess`` / ``predict``: one image file -> (class name, probability), with exactly the
+  resize, crop and normalisation that ``folders.image_folder_splits`` + ``data.eval_transforms``
+  applied to the training images.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torchvision.transforms import v2
+
+from ftkit import data, folders, models, plots
+from ftkit.models import BackboneInfo, ChecksumError
+
+# --- preprocessing and prediction ----------------------------------------------------------
+
+
+def preprocess(image_path: str | Path, info: BackboneInfo) -> torch.Tensor:
+    """One image file -> a normalised (1, 3, S, S) batch, as the folder's training images were.
+
+    Any mode (grayscale, RGBA, palette) becomes RGB (``folders.load_rgb``); the shorter side is
+    resized to ``info.image_size`` and the centre cropped, then ``data.eval_transforms``.
+    """
+    resize = v2.Compose([v2.PILToTensor(), v2.Resize(info.image_size),
+                         v2.CenterCrop(info.image_size)])
+    pixels = resize(folders.load_rgb(str(Path(image_path).expanduser())))  # (3, S, S) uint8
+    return data.eval_transforms(info)(pixels).unsqueeze(0)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, image_path: str | Path, *, info: BackboneInfo,
+            classes: Sequence[str]) -> tuple[str, float]:
+    """The predicted class name of one image file and its softmax probability.
+
+    >>> predict(model, "my_photos/cat/001.jpg", info=info, classes=splits.classes)  # doctest: +SKIP
+    ('cat', 0.97)
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        probs = torch.softmax(model(preprocess(image_path, info)), dim=1)[0]  # (C,)
+    finally:
+        model.train(was_training)
+    index = int(probs.argmax())
+    return classes[index], float(probs[index])
+
+
+@torch.no_grad()
+def probabilities(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        batches = [(torch.softmax(model(x), dim=1), torch.as_tensor(y)) for x, y in loader]
+    finally:
+        model.train(was_training)
+    return torch.cat([p for p, _ in batches]), torch.cat([y for _, y in batches])
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+def export_program(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
+    """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``."""
+    path = Path(path)
+    model.eval()
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    torch.export.save(program, path)
+    return path
+
+
+def load_program(path: str | Path) -> nn.Module:
+    """A saved ``ExportedProgram`` as a callable module (no Python class of the model needed)."""
+    return torch.export.load(str(path)).module()
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, *,
+                dynamo: bool = False) -> Path:
+    """Export to ONNX (input ``images`` (N, 3, S, S), output ``logits`` (N, C), dynamic N) and
+    validate the file with ``onnx.checker``.
+
+    ``dynamo=False`` uses the TorchScript-based exporter: well under a second for these models.
+    ``dynamo=True`` is the ``torch.export``-based exporter that newer PyTorch makes the default;
+    it works too but takes seconds. The legacy exporter's deprecation warning is silenced here
+    because choosing it is deliberate.
+    """
+    import onnx
+
+    path = Path(path)
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        kwargs = ({"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)}
+                  if dynamo else
+                  {"dynamic_axes": {"images": {0: "batch"}, "logits": {0: "batch"}}})
+        torch.onnx.export(model, (example,), str(path), dynamo=dynamo, input_names=["images"],
+                          output_names=["logits"], **kwargs)
+    onnx.checker.check_model(onnx.load(str(path)))
+    return path
+
+
+def onnx_runtime_name() -> str:
+    """``"onnxruntime"`` when installed, else ``"onnx.reference"`` (ships with ``onnx``)."""
+    return "onnxruntime" if importlib.util.find_spec("onnxruntime") else "onnx.reference"
+
+
+def onnx_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function images (N, 3, S, S) -> logits (N, C) that runs the ONNX file."""
+    if onnx_runtime_name() == "onnxruntime":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        def run(x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+        return run
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(str(path))
+    def run_reference(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(evaluator.run(None, {"images": x.numpy()})[0]))
+    return run_reference
+
+
+@torch.no_grad()
+def compare(reference: Callable[[torch.Tensor], torch.Tensor],
+            candidate: Callable[[torch.Tensor], torch.Tensor], loader) -> dict:
+    """Run both on every batch: ``max_abs_diff`` of the logits, ``same_argmax`` (all agree),
+    ``images`` (how many were compared)."""
+    worst, same, n = 0.0, True, 0
+    for x, _ in loader:
+        a, b = reference(x).float(), candidate(x).float()
+        worst = max(worst, (a - b).abs().max().item())
+        same &= bool((a.argmax(1) == b.argmax(1)).all())
+        n += x.shape[0]
+    return {"max_abs_diff": worst, "same_argmax": same, "images": n}
+
+
+# --- weights with a checksum ---------------------------------------------------------------
+
+
+def save_weights(model: nn.Module, path: str | Path, *, classes: Sequence[str],
+                 info: BackboneInfo) -> str:
+    """``torch.save`` the state_dict with the class names and input settings (plain values,
+    loadable with ``weights_only=True``); write ``<path>.sha256``; return the sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "classes": list(classes),
+                "backbone": info.name, "image_size": info.image_size,
+                "mean": list(info.mean), "std": list(info.std)}, path)
+    digest = models.sha256_of(path)
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def load_weights(path: str | Path) -> dict:
+    """The saved dict (``state_dict``, ``classes``, ``image_size``, ``mean``, ``std``), after
+    checking the file against its ``.sha256``; raises ``ChecksumError`` if they differ."""
+    path = Path(path)
+    expected = path.with_name(path.name + ".sha256").read_text().split()[0]
+    actual = models.sha256_of(path)
+    if actual != expected:
+        raise ChecksumError(f"{path.name} has sha256 {actual[:12]}... but its .sha256 file says "
+                            f"{expected[:12]}...: the file changed since it was saved; do not load it.")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def info_from(saved: dict) -> BackboneInfo:
+    """The ``BackboneInfo`` (input size, normalisation) recorded by ``save_weights``."""
+    return BackboneInfo(saved["backbone"], int(saved["image_size"]), tuple(saved["mean"]),
+                        tuple(saved["std"]))
+
+
+def describe(saved: dict) -> str:
+    """A one-line JSON summary of a saved file's metadata (everything but the weights)."""
+    return json.dumps({k: v for k, v in saved.items() if k != "state_dict"})
+
+
+# --- the lesson's explorer -----------------------------------------------------------------
+
+
+def prediction_figure(image: torch.Tensor, probs: torch.Tensor, classes: Sequence[str], *,
+                      true: str | None = None, top: int = 10) -> Figure:
+    """Left: the image (3, H, W) uint8. Right: the ``top`` class probabilities as bars, the
+    predicted class in orange and the true one (if given) outlined."""
+    probs = torch.as_tensor(probs, dtype=torch.float32)
+    order = probs.argsort(descending=True)[:top].flip(0)  # largest at the top of the chart
+    fig = Figure(figsize=(7, 2.8), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 2])
+    left.imshow(plots.to_displayable(image.unsqueeze(0))[0], interpolation="nearest")
+    left.set_axis_off()
+    predicted = classes[int(probs.argmax())]
+    verdict = "" if true is None else (" ✓" if true == predicted else f" ✗ (true {true})")
+    left.set_title(f"predicted {predicted}{verdict}", fontsize=9)
+    names = [classes[int(i)] for i in order]
+    colors = ["C1" if n == predicted else "C0" for n in names]
+    bars = right.barh(names, probs[order].numpy(), color=colors)
+    for bar, name in zip(bars, names):
+        if name == true:
+            bar.set_edgecolor("k")
+            bar.set_linewidth(2)
+    right.set_xlim(0, 1)
+    right.set_xlabel("probability")
+    return fig
