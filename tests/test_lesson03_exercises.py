@@ -5,7 +5,7 @@ The checks and expected values are the ones the notebook uses.
 
 import pytest
 
-from ftkit import exercises, models
+from ftkit import exercises, freezing, models
 
 
 @pytest.fixture
@@ -36,14 +36,15 @@ def test_exercise1_one_group_too_many_fails(ex_model):
 
 
 def check_ex2(answer):
-    return exercises.check("trainable parameters in feature extraction", answer, 128 * 10 + 10,
-                           hint="a Linear layer from D features to C classes has D*C weights and C biases.")
+    return exercises.check("trainable parameters with 3 groups frozen", answer, 57_728 + 230_144 + 1_290,
+                           hint="n = 3 freezes stem, layer1 and layer2; add up the groups that remain.")
 
 
-def test_exercise2_head_parameters(ex_model):
-    assert check_ex2(1290)
-    assert models.num_features(ex_model) * 10 + 10 == 1290  # the reference is the real head
-    assert not check_ex2(None) and not check_ex2(1280) and not check_ex2(308_826)
+def test_exercise2_trainable_after_freeze_to_3(ex_model):
+    assert check_ex2(57_728 + 230_144 + 1_290)
+    freezing.freeze_to(ex_model, 3)  # the reference is the real count
+    assert models.count_parameters(ex_model, trainable_only=True) == 289_162
+    assert not check_ex2(None) and not check_ex2(1290) and not check_ex2(308_826)
 
 
 def check_ex3(policy):
