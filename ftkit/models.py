@@ -163,11 +163,9 @@ def load_backbone(
     32
     """
     if name == EMBEDDED_NAME:
-        if not pretrained:
-            model, config = load_checkpoint(checkpoint)
-            fresh = SmallResNet(len(config["classes"]), tuple(config["widths"]), tuple(config["blocks"]))
-            return fresh, embedded_info(config)
-        model, config = load_checkpoint(checkpoint)
+        model, config = load_checkpoint(checkpoint)  # the config says how to build it either way
+        if not pretrained:  # same anatomy, random init (seed torch first for a reproducible one)
+            model = SmallResNet(len(config["classes"]), tuple(config["widths"]), tuple(config["blocks"]))
         return model, embedded_info(config)
     return _torchvision_backbone(name, pretrained=pretrained)
 
