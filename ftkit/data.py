@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from ftkit import glyphs
 from ftkit.models import BackboneInfo
+from ftkit.source import glyphs
 
 TARGETS = ("digits", "near", "shift")
 TEST_PER_CLASS = 50
@@ -31,13 +31,25 @@ _SPLIT_SEED = 0  # which images are validation and test: fixed, so results compa
 class TensorImageDataset(Dataset):
     """uint8 images (N, 3, H, W) with integer labels; ``transform`` maps one image to a tensor."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
-                 transform: Callable | None = None) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        classes: list[str],
+        transform: Callable | None = None,
+    ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
+            raise ValueError(
+                f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}"
+            )
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images, self.labels, self.classes, self.transform = images, labels.long(), list(classes), transform
+        self.images, self.labels, self.classes, self.transform = (
+            images,
+            labels.long(),
+            list(classes),
+            transform,
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -79,7 +91,9 @@ def stratified_indices(labels: np.ndarray, counts: list[int], seed: int) -> list
         members = rng.permutation(np.flatnonzero(labels == c))
         needed = sum(n for n in counts if n > 0)
         if needed > len(members):
-            raise ValueError(f"class {c} has {len(members)} images, fewer than the {needed} asked for")
+            raise ValueError(
+                f"class {c} has {len(members)} images, fewer than the {needed} asked for"
+            )
         start = 0
         for j, n in enumerate(counts):
             stop = len(members) if n < 0 else start + n
@@ -88,16 +102,26 @@ def stratified_indices(labels: np.ndarray, counts: list[int], seed: int) -> list
     return [np.sort(np.array(p, dtype=np.int64)) for p in parts]
 
 
-def few_shot_splits(pool: TensorImageDataset, k: int, seed: int,
-                    *, val_per_class: int = VAL_PER_CLASS, test_per_class: int = TEST_PER_CLASS) -> Splits:
+def few_shot_splits(
+    pool: TensorImageDataset,
+    k: int,
+    seed: int,
+    *,
+    val_per_class: int = VAL_PER_CLASS,
+    test_per_class: int = TEST_PER_CLASS,
+) -> Splits:
     """Fixed test and validation sets, then ``k`` training images per class chosen by ``seed``."""
     labels = pool.labels.numpy()
     test, val, rest = stratified_indices(labels, [test_per_class, val_per_class, -1], _SPLIT_SEED)
     available = int(np.bincount(labels[rest]).min())
     if not 1 <= k <= available:
-        raise ValueError(f"k={k} labelled images per class asked for; this pool has 1 to {available}")
+        raise ValueError(
+            f"k={k} labelled images per class asked for; this pool has 1 to {available}"
+        )
     (train_in_rest,) = stratified_indices(labels[rest], [k], seed)
-    return Splits(pool.subset(rest[train_in_rest]), pool.subset(val), pool.subset(test), pool.classes)
+    return Splits(
+        pool.subset(rest[train_in_rest]), pool.subset(val), pool.subset(test), pool.classes
+    )
 
 
 @lru_cache(maxsize=2)
@@ -118,8 +142,9 @@ def digits_pool(image_size: int = 32) -> TensorImageDataset:
 @lru_cache(maxsize=4)
 def glyph_pool(style: str, image_size: int = 32, per_class: int = 120) -> TensorImageDataset:
     """The held-out glyph classes (never seen in pretraining): ``plain`` or ``stripes``."""
-    images, labels = glyphs.glyph_set(glyphs.HELDOUT_CHARS, per_class, _POOL_SEED,
-                                      image_size=image_size, style=style)
+    images, labels = glyphs.glyph_set(
+        glyphs.HELDOUT_CHARS, per_class, _POOL_SEED, image_size=image_size, style=style
+    )
     return TensorImageDataset(images, labels, list(glyphs.HELDOUT_CHARS))
 
 
@@ -138,18 +163,22 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
     elif name == "shift":
         pool = glyph_pool("stripes", image_size)
     else:
-        raise ValueError(f"unknown target {name!r}; choose one of {TARGETS}, or use image_folder_splits()")
+        raise ValueError(
+            f"unknown target {name!r}; choose one of {TARGETS}, or use image_folder_splits()"
+        )
     return few_shot_splits(pool, k, seed)
 
 
 def source_eval_set(per_class: int = 10, *, image_size: int = 32) -> TensorImageDataset:
     """Held-out images of the source task (86 glyph classes), to measure forgetting."""
-    images, labels = glyphs.glyph_set(glyphs.SOURCE_CHARS, per_class, _SOURCE_EVAL_SEED,
-                                      image_size=image_size, style="source")
+    images, labels = glyphs.glyph_set(
+        glyphs.SOURCE_CHARS, per_class, _SOURCE_EVAL_SEED, image_size=image_size, style="source"
+    )
     return TensorImageDataset(images, labels, list(glyphs.SOURCE_CHARS))
 
 
 # --- transforms ----------------------------------------------------------------------------
+
 
 def eval_transforms(info: BackboneInfo) -> v2.Compose:
     """uint8 image -> float, normalised with the backbone's source statistics."""
@@ -170,7 +199,9 @@ def train_transforms(
     """Augmentation then the eval transform. Every knob off by default (no augmentation)."""
     steps: list[Callable] = []
     if rotation or translate or scale != (1.0, 1.0):
-        steps.append(v2.RandomAffine(degrees=rotation, translate=(translate, translate), scale=scale))
+        steps.append(
+            v2.RandomAffine(degrees=rotation, translate=(translate, translate), scale=scale)
+        )
     if crop_padding:
         steps.append(v2.RandomCrop(info.image_size, padding=crop_padding))
     if hflip_prob:
@@ -178,7 +209,9 @@ def train_transforms(
     if vflip_prob:
         steps.append(v2.RandomVerticalFlip(vflip_prob))
     if color_jitter:
-        steps.append(v2.ColorJitter(color_jitter, color_jitter, color_jitter, min(0.5, color_jitter / 2)))
+        steps.append(
+            v2.ColorJitter(color_jitter, color_jitter, color_jitter, min(0.5, color_jitter / 2))
+        )
     return v2.Compose([*steps, eval_transforms(info)])
 
 
@@ -208,5 +241,9 @@ def make_loaders(
 
 def replace_transform(splits: Splits, transform: Callable | None) -> Splits:
     """The same splits with one transform on all three sets."""
-    return replace(splits, train=splits.train.with_transform(transform),
-                   val=splits.val.with_transform(transform), test=splits.test.with_transform(transform))
+    return replace(
+        splits,
+        train=splits.train.with_transform(transform),
+        val=splits.val.with_transform(transform),
+        test=splits.test.with_transform(transform),
+    )

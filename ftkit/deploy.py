@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import data, folders, models, plots
+from ftkit import data, folders, models
 from ftkit.models import BackboneInfo, ChecksumError
 
 # --- preprocessing and prediction ----------------------------------------------------------
@@ -42,15 +41,17 @@ def preprocess(image_path: str | Path, info: BackboneInfo) -> torch.Tensor:
     Any mode (grayscale, RGBA, palette) becomes RGB (``folders.load_rgb``); the shorter side is
     resized to ``info.image_size`` and the centre cropped, then ``data.eval_transforms``.
     """
-    resize = v2.Compose([v2.PILToTensor(), v2.Resize(info.image_size),
-                         v2.CenterCrop(info.image_size)])
+    resize = v2.Compose(
+        [v2.PILToTensor(), v2.Resize(info.image_size), v2.CenterCrop(info.image_size)]
+    )
     pixels = resize(folders.load_rgb(str(Path(image_path).expanduser())))  # (3, S, S) uint8
     return data.eval_transforms(info)(pixels).unsqueeze(0)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, image_path: str | Path, *, info: BackboneInfo,
-            classes: Sequence[str]) -> tuple[str, float]:
+def predict(
+    model: nn.Module, image_path: str | Path, *, info: BackboneInfo, classes: Sequence[str]
+) -> tuple[str, float]:
     """The predicted class name of one image file and its softmax probability.
 
     >>> predict(model, "my_photos/cat/001.jpg", info=info, classes=splits.classes)  # doctest: +SKIP
@@ -96,8 +97,9 @@ def load_program(path: str | Path) -> nn.Module:
     return torch.export.load(str(path)).module()
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, *,
-                dynamo: bool = False) -> Path:
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, path: str | Path, *, dynamo: bool = False
+) -> Path:
     """Export to ONNX (input ``images`` (N, 3, S, S), output ``logits`` (N, C), dynamic N) and
     validate the file with ``onnx.checker``.
 
@@ -112,11 +114,20 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, *,
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        kwargs = ({"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)}
-                  if dynamo else
-                  {"dynamic_axes": {"images": {0: "batch"}, "logits": {0: "batch"}}})
-        torch.onnx.export(model, (example,), str(path), dynamo=dynamo, input_names=["images"],
-                          output_names=["logits"], **kwargs)
+        kwargs = (
+            {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)}
+            if dynamo
+            else {"dynamic_axes": {"images": {0: "batch"}, "logits": {0: "batch"}}}
+        )
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=dynamo,
+            input_names=["images"],
+            output_names=["logits"],
+            **kwargs,
+        )
     onnx.checker.check_model(onnx.load(str(path)))
     return path
 
@@ -132,20 +143,27 @@ def onnx_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
         def run(x: torch.Tensor) -> torch.Tensor:
             return torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+
         return run
     from onnx.reference import ReferenceEvaluator
 
     evaluator = ReferenceEvaluator(str(path))
+
     def run_reference(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.asarray(evaluator.run(None, {"images": x.numpy()})[0]))
+
     return run_reference
 
 
 @torch.no_grad()
-def compare(reference: Callable[[torch.Tensor], torch.Tensor],
-            candidate: Callable[[torch.Tensor], torch.Tensor], loader) -> dict:
+def compare(
+    reference: Callable[[torch.Tensor], torch.Tensor],
+    candidate: Callable[[torch.Tensor], torch.Tensor],
+    loader,
+) -> dict:
     """Run both on every batch: ``max_abs_diff`` of the logits, ``same_argmax`` (all agree),
     ``images`` (how many were compared)."""
     worst, same, n = 0.0, True, 0
@@ -160,15 +178,24 @@ def compare(reference: Callable[[torch.Tensor], torch.Tensor],
 # --- weights with a checksum ---------------------------------------------------------------
 
 
-def save_weights(model: nn.Module, path: str | Path, *, classes: Sequence[str],
-                 info: BackboneInfo) -> str:
+def save_weights(
+    model: nn.Module, path: str | Path, *, classes: Sequence[str], info: BackboneInfo
+) -> str:
     """``torch.save`` the state_dict with the class names and input settings (plain values,
     loadable with ``weights_only=True``); write ``<path>.sha256``; return the sha256."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "classes": list(classes),
-                "backbone": info.name, "image_size": info.image_size,
-                "mean": list(info.mean), "std": list(info.std)}, path)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "classes": list(classes),
+            "backbone": info.name,
+            "image_size": info.image_size,
+            "mean": list(info.mean),
+            "std": list(info.std),
+        },
+        path,
+    )
     digest = models.sha256_of(path)
     path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
     return digest
@@ -181,45 +208,20 @@ def load_weights(path: str | Path) -> dict:
     expected = path.with_name(path.name + ".sha256").read_text().split()[0]
     actual = models.sha256_of(path)
     if actual != expected:
-        raise ChecksumError(f"{path.name} has sha256 {actual[:12]}... but its .sha256 file says "
-                            f"{expected[:12]}...: the file changed since it was saved; do not load it.")
+        raise ChecksumError(
+            f"{path.name} has sha256 {actual[:12]}... but its .sha256 file says "
+            f"{expected[:12]}...: the file changed since it was saved; do not load it."
+        )
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def info_from(saved: dict) -> BackboneInfo:
     """The ``BackboneInfo`` (input size, normalisation) recorded by ``save_weights``."""
-    return BackboneInfo(saved["backbone"], int(saved["image_size"]), tuple(saved["mean"]),
-                        tuple(saved["std"]))
+    return BackboneInfo(
+        saved["backbone"], int(saved["image_size"]), tuple(saved["mean"]), tuple(saved["std"])
+    )
 
 
 def describe(saved: dict) -> str:
     """A one-line JSON summary of a saved file's metadata (everything but the weights)."""
     return json.dumps({k: v for k, v in saved.items() if k != "state_dict"})
-
-
-# --- the lesson's explorer -----------------------------------------------------------------
-
-
-def prediction_figure(image: torch.Tensor, probs: torch.Tensor, classes: Sequence[str], *,
-                      true: str | None = None, top: int = 10) -> Figure:
-    """Left: the image (3, H, W) uint8. Right: the ``top`` class probabilities as bars, the
-    predicted class in orange and the true one (if given) outlined."""
-    probs = torch.as_tensor(probs, dtype=torch.float32)
-    order = probs.argsort(descending=True)[:top].flip(0)  # largest at the top of the chart
-    fig = Figure(figsize=(7, 2.8), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=[1, 2])
-    left.imshow(plots.to_displayable(image.unsqueeze(0))[0], interpolation="nearest")
-    left.set_axis_off()
-    predicted = classes[int(probs.argmax())]
-    verdict = "" if true is None else (" ✓" if true == predicted else f" ✗ (true {true})")
-    left.set_title(f"predicted {predicted}{verdict}", fontsize=9)
-    names = [classes[int(i)] for i in order]
-    colors = ["C1" if n == predicted else "C0" for n in names]
-    bars = right.barh(names, probs[order].numpy(), color=colors)
-    for bar, name in zip(bars, names):
-        if name == true:
-            bar.set_edgecolor("k")
-            bar.set_linewidth(2)
-    right.set_xlim(0, 1)
-    right.set_xlabel("probability")
-    return fig

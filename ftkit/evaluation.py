@@ -41,14 +41,19 @@ def predict(
     return torch.cat(preds), torch.cat(labels)
 
 
-def accuracy(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None) -> float:
+def accuracy(
+    model: nn.Module, loader: DataLoader, device: torch.device | str | None = None
+) -> float:
     """Top-1 accuracy over ``loader``, between 0 and 1."""
     preds, labels = predict(model, loader, device)
     return (preds == labels).float().mean().item()
 
 
 def per_class_accuracy(
-    model: nn.Module, loader: DataLoader, classes: list[str], device: torch.device | str | None = None
+    model: nn.Module,
+    loader: DataLoader,
+    classes: list[str],
+    device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """Accuracy of each class (recall), by class name; NaN for a class absent from ``loader``."""
     preds, labels = predict(model, loader, device)
@@ -60,7 +65,10 @@ def per_class_accuracy(
 
 
 def confusion(
-    model: nn.Module, loader: DataLoader, *, num_classes: int | None = None,
+    model: nn.Module,
+    loader: DataLoader,
+    *,
+    num_classes: int | None = None,
     device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Confusion matrix (C, C): row = true class, column = predicted class, counts.
@@ -85,6 +93,7 @@ def most_confused(cm: np.ndarray, classes: list[str], n: int = 5) -> list[tuple[
 
 
 # --- forgetting ----------------------------------------------------------------------------
+
 
 def keep_source_head(model: nn.Module) -> nn.Module:
     """A frozen copy of the pretrained head: call it *before* ``replace_head``.
@@ -135,8 +144,13 @@ def source_task_accuracy(
         return accuracy(model, loader, device)
 
 
-def shift_accuracy(model: nn.Module, info: BackboneInfo, *, batch_size: int = 256,
-                   device: torch.device | str | None = None) -> float:
+def shift_accuracy(
+    model: nn.Module,
+    info: BackboneInfo,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> float:
     """Accuracy on the test set of the ``"shift"`` target (the ``"near"`` classes on stripes).
 
     The test split is fixed whatever ``k`` and seed, so a model fine-tuned on ``"near"`` can be

@@ -26,18 +26,31 @@ def _report(name: str, ok: bool, problem: str = "", hint: str | None = None) -> 
 
 
 def _equal(answer: Any, expected: Any, tol: float | None) -> bool:
-    if isinstance(answer, (torch.Tensor, np.ndarray)) or isinstance(expected, (torch.Tensor, np.ndarray)):
+    if isinstance(answer, (torch.Tensor, np.ndarray)) or isinstance(
+        expected, (torch.Tensor, np.ndarray)
+    ):
         a, e = np.asarray(torch.as_tensor(answer)), np.asarray(torch.as_tensor(expected))
         if a.shape != e.shape:
             return False
-        return bool(np.allclose(a, e, atol=tol or 0.0, rtol=0.0)) if tol is not None else bool((a == e).all())
+        return (
+            bool(np.allclose(a, e, atol=tol or 0.0, rtol=0.0))
+            if tol is not None
+            else bool((a == e).all())
+        )
     if tol is not None:
         return abs(float(answer) - float(expected)) <= tol
     return bool(answer == expected)
 
 
-def check(name: str, answer: Any, expected: Any, *, tol: float | None = None,
-          hint: str | None = None, reveal: bool = False) -> bool:
+def check(
+    name: str,
+    answer: Any,
+    expected: Any,
+    *,
+    tol: float | None = None,
+    hint: str | None = None,
+    reveal: bool = False,
+) -> bool:
     """``answer == expected`` (within absolute ``tol`` for numbers, tensors and arrays).
 
     >>> check("number of classes", 10, 10)
@@ -47,26 +60,44 @@ def check(name: str, answer: Any, expected: Any, *, tol: float | None = None,
     try:
         ok = _equal(answer, expected, tol)
     except Exception as exc:  # noqa: BLE001 -- a malformed answer is wrong, not a crash
-        return _report(name, False, f"could not compare your answer ({type(exc).__name__}: {exc}).", hint)
+        return _report(
+            name, False, f"could not compare your answer ({type(exc).__name__}: {exc}).", hint
+        )
     problem = f"got {answer!r}" + (f", expected {expected!r}." if reveal else ".")
     return _report(name, ok, problem, hint)
 
 
-def check_close(answer: float, expected: float, *, rel: float = 0.05, abs_tol: float = 0.0,
-                name: str = "value", hint: str | None = None, reveal: bool = False) -> bool:
+def check_close(
+    answer: float,
+    expected: float,
+    *,
+    rel: float = 0.05,
+    abs_tol: float = 0.0,
+    name: str = "value",
+    hint: str | None = None,
+    reveal: bool = False,
+) -> bool:
     """``answer`` within a relative ``rel`` (or absolute ``abs_tol``) of ``expected``."""
     try:
         ok = math.isclose(float(answer), float(expected), rel_tol=rel, abs_tol=abs_tol)
     except (TypeError, ValueError) as exc:
         return _report(name, False, f"expected a number, got {answer!r} ({exc}).", hint)
     problem = f"got {float(answer):.4g}, which is not within {rel:.0%}" + (
-        f" of {float(expected):.4g}." if reveal else " of the answer.")
+        f" of {float(expected):.4g}." if reveal else " of the answer."
+    )
     return _report(name, ok, problem, hint)
 
 
-def check_choice(answer: Any, correct: Any, options: Sequence[Any], *, name: str = "choice",
-                 hint: str | None = None) -> bool:
+def check_choice(
+    answer: Any,
+    correct: Any,
+    options: Sequence[Any],
+    *,
+    name: str = "choice",
+    hint: str | None = None,
+) -> bool:
     """A multiple-choice answer; strings compare without case or surrounding spaces."""
+
     def norm(v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
 
@@ -81,29 +112,40 @@ def group_state(model: nn.Module, groups: Mapping[str, nn.Module] | None = None)
     state = {}
     for name, module in groups.items():
         flags = [p.requires_grad for p in module.parameters()]
-        state[name] = "trainable" if flags and all(flags) else "frozen" if not any(flags) else "partial"
+        state[name] = (
+            "trainable" if flags and all(flags) else "frozen" if not any(flags) else "partial"
+        )
     return state
 
 
-def check_frozen(model: nn.Module, expected_trainable_groups: Iterable[str], *,
-                 groups: Mapping[str, nn.Module] | None = None, name: str = "frozen layers",
-                 hint: str | None = None) -> bool:
+def check_frozen(
+    model: nn.Module,
+    expected_trainable_groups: Iterable[str],
+    *,
+    groups: Mapping[str, nn.Module] | None = None,
+    name: str = "frozen layers",
+    hint: str | None = None,
+) -> bool:
     """Exactly ``expected_trainable_groups`` are trainable; every other group is frozen."""
     try:
         state = group_state(model, groups)
     except Exception as exc:  # noqa: BLE001 -- report, never stop the notebook
         return _report(name, False, f"could not read the model's layer groups ({exc}).", hint)
     expected = set(expected_trainable_groups)
-    wrong = [f"{g} is {s}" for g, s in state.items()
-             if (g in expected) != (s == "trainable") or s == "partial"]
+    wrong = [
+        f"{g} is {s}"
+        for g, s in state.items()
+        if (g in expected) != (s == "trainable") or s == "partial"
+    ]
     unknown = expected - set(state)
     if unknown:
         wrong.append(f"no group named {sorted(unknown)} (groups: {list(state)})")
     return _report(name, not wrong, "; ".join(wrong) + ".", hint)
 
 
-def check_head(model: nn.Module, num_classes: int, *, name: str = "new head",
-               hint: str | None = None) -> bool:
+def check_head(
+    model: nn.Module, num_classes: int, *, name: str = "new head", hint: str | None = None
+) -> bool:
     """The head ends in a trainable ``nn.Linear`` with ``num_classes`` outputs."""
     try:
         _, head = models.head_of(model)
@@ -114,14 +156,21 @@ def check_head(model: nn.Module, num_classes: int, *, name: str = "new head",
         return _report(name, False, f"the head is {type(head).__name__}, with no nn.Linear.", hint)
     out = linears[-1].out_features
     if out != num_classes:
-        return _report(name, False, f"the head has {out} outputs; the task has {num_classes} classes.", hint)
+        return _report(
+            name, False, f"the head has {out} outputs; the task has {num_classes} classes.", hint
+        )
     if not all(p.requires_grad for p in head.parameters()):
         return _report(name, False, "the head is frozen: it could not learn.", hint)
     return _report(name, True)
 
 
-def check_param_groups(optimizer: torch.optim.Optimizer, model: nn.Module, *,
-                       name: str = "optimizer parameter groups", hint: str | None = None) -> bool:
+def check_param_groups(
+    optimizer: torch.optim.Optimizer,
+    model: nn.Module,
+    *,
+    name: str = "optimizer parameter groups",
+    hint: str | None = None,
+) -> bool:
     """Every trainable parameter of ``model`` is in exactly one optimizer group, and nothing
     from outside the model is."""
     names = {id(p): n for n, p in model.named_parameters()}

@@ -104,11 +104,16 @@ def _device_of(module: nn.Module) -> torch.device:
 
 def in_order(loader: DataLoader) -> DataLoader:
     """The loader's dataset in index order (no shuffling), same batch size and workers."""
-    return DataLoader(loader.dataset, batch_size=loader.batch_size or 256, shuffle=False,
-                      num_workers=loader.num_workers)
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size or 256,
+        shuffle=False,
+        num_workers=loader.num_workers,
+    )
 
 
 # --- the cache -----------------------------------------------------------------------------
+
 
 def weights_checksum(backbone: nn.Module, *, skip_head: bool = True) -> str:
     """sha256 of the state_dict tensors (names, shapes, values; BN statistics included).
@@ -127,7 +132,9 @@ def weights_checksum(backbone: nn.Module, *, skip_head: bool = True) -> str:
         if skip and name.startswith(skip):
             continue
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(
+            tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+        )
     return digest.hexdigest()
 
 
@@ -207,6 +214,7 @@ class FeatureCache:
 
 # --- the linear probe ----------------------------------------------------------------------
 
+
 def train_linear_probe(
     train_feats: torch.Tensor,
     train_labels: torch.Tensor,
@@ -233,10 +241,20 @@ def train_linear_probe(
     ``val_loss, val_acc`` (lists, one value per epoch).
     """
     train = (train_feats, train_labels.long())
-    val = (val_feats, val_labels.long()) if val_feats is not None and val_labels is not None else None
-    return _train_head(lambda epoch: train, (lambda epoch: val) if val else None,
-                       num_classes=num_classes, epochs=epochs, lr=lr, weight_decay=weight_decay,
-                       batch_size=batch_size, seed=seed, standardize=standardize)
+    val = (
+        (val_feats, val_labels.long()) if val_feats is not None and val_labels is not None else None
+    )
+    return _train_head(
+        lambda epoch: train,
+        (lambda epoch: val) if val else None,
+        num_classes=num_classes,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        standardize=standardize,
+    )
 
 
 def _train_head(
@@ -254,7 +272,9 @@ def _train_head(
     """The one probe optimisation; ``train_fn(epoch)`` supplies that epoch's features and labels."""
     feats, train_labels = train_fn(0)
     n = len(train_labels)
-    mean, std = _stats(feats) if standardize else (torch.zeros(feats.shape[1]), torch.ones(feats.shape[1]))
+    mean, std = (
+        _stats(feats) if standardize else (torch.zeros(feats.shape[1]), torch.ones(feats.shape[1]))
+    )
     head = nn.Linear(feats.shape[1], num_classes)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
@@ -269,7 +289,7 @@ def _train_head(
         order = torch.randperm(n, generator=g)
         loss_sum, correct = 0.0, 0
         for start in range(0, n, step):
-            idx = order[start:start + step]
+            idx = order[start : start + step]
             logits = head(x[idx])
             loss = F.cross_entropy(logits, train_labels[idx])
             optimizer.zero_grad()
@@ -296,7 +316,9 @@ def _stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def _evaluate(head: nn.Module, feats: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     logits = head(feats)
-    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+    return F.cross_entropy(logits, labels).item(), (
+        logits.argmax(1) == labels
+    ).float().mean().item()
 
 
 @torch.no_grad()
@@ -328,7 +350,11 @@ def linear_probe(
     """Extract (or fetch from ``cache``) features once, then ``train_linear_probe``."""
     cache = cache if cache is not None else FeatureCache()
     train = cache.features(backbone, train_loader, layer=layer, device=device)
-    val = cache.features(backbone, val_loader, layer=layer, device=device) if val_loader else (None, None)
+    val = (
+        cache.features(backbone, val_loader, layer=layer, device=device)
+        if val_loader
+        else (None, None)
+    )
     return train_linear_probe(*train, *val, num_classes=num_classes, **probe_kwargs)
 
 
@@ -353,9 +379,20 @@ def linear_probe_recompute(
     ``train_linear_probe``; only the source of the features differs. It exists to measure what
     caching saves.
     """
-    def run(loader: DataLoader) -> Callable[[int], Features]:
-        return lambda epoch: extract_features(backbone, in_order(loader), layer=layer, device=device)
 
-    return _train_head(run(train_loader), run(val_loader) if val_loader is not None else None,
-                       num_classes=num_classes, epochs=epochs, lr=lr, weight_decay=weight_decay,
-                       batch_size=batch_size, seed=seed, standardize=standardize)
+    def run(loader: DataLoader) -> Callable[[int], Features]:
+        return lambda epoch: extract_features(
+            backbone, in_order(loader), layer=layer, device=device
+        )
+
+    return _train_head(
+        run(train_loader),
+        run(val_loader) if val_loader is not None else None,
+        num_classes=num_classes,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        standardize=standardize,
+    )

@@ -95,7 +95,8 @@ def image_folder_splits(
     bad = find_unreadable(dataset)
     if bad:
         raise ImageFolderError(
-            f"{len(bad)} file(s) in {root} cannot be read as images:\n  " + "\n  ".join(bad)
+            f"{len(bad)} file(s) in {root} cannot be read as images:\n  "
+            + "\n  ".join(bad)
             + "\nRe-save them or move them out of the folder (ftkit changes nothing there)."
         )
     labels = np.array(dataset.targets)
@@ -104,8 +105,10 @@ def image_folder_splits(
     n_test = [max(1, round(c * test_fraction)) for c in counts]
     if (counts - np.array(n_val) - np.array(n_test) < 1).any():
         few = [dataset.classes[i] for i in np.flatnonzero(counts < 3)]
-        raise ImageFolderError(f"classes {few} have fewer than 3 images: need one each for train, "
-                               "validation and test. Add images to them.")
+        raise ImageFolderError(
+            f"classes {few} have fewer than 3 images: need one each for train, "
+            "validation and test. Add images to them."
+        )
     resize = v2.Compose([v2.PILToTensor(), v2.Resize(image_size), v2.CenterCrop(image_size)])
     images = torch.stack([resize(load_rgb(path)) for path, _ in dataset.samples])  # (N, 3, S, S)
     full = TensorImageDataset(images, torch.tensor(labels), dataset.classes)

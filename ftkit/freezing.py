@@ -80,8 +80,9 @@ def freeze(module_or_groups: nn.Module | Groups, names: str | Iterable[str] | No
     _set_requires_grad(module_or_groups, names, False)
 
 
-def unfreeze(module_or_groups: nn.Module | Groups,
-             names: str | Iterable[str] | None = None) -> None:
+def unfreeze(
+    module_or_groups: nn.Module | Groups, names: str | Iterable[str] | None = None
+) -> None:
     """Make parameters trainable again: the whole module, or only the named layer groups."""
     _set_requires_grad(module_or_groups, names, True)
 
@@ -102,6 +103,7 @@ def freeze_to(model: nn.Module, n: int, groups: Groups | None = None) -> None:
 
 
 # --- batch norm ----------------------------------------------------------------------------
+
 
 def set_bn_eval_in_frozen(model: nn.Module) -> int:
     """Put every BN layer whose parameters are all frozen into eval mode; return how many.
@@ -127,6 +129,7 @@ def apply_bn_policy(model: nn.Module, policy: str) -> None:
 
 
 # --- summaries -----------------------------------------------------------------------------
+
 
 def trainable_summary(model: nn.Module, groups: Groups | None = None) -> list[dict]:
     """Per layer group: ``name``, ``params``, ``trainable`` (counts) and ``status``.
@@ -158,8 +161,9 @@ def format_summary(rows: list[dict]) -> str:
     total = sum(r["params"] for r in rows)
     trainable = sum(r["trainable"] for r in rows)
     lines = [f"{'group':<12}{'params':>10}{'trainable':>11}  status"]
-    lines += [f"{r['name']:<12}{r['params']:>10,}{r['trainable']:>11,}  {r['status']}"
-              for r in rows]
+    lines += [
+        f"{r['name']:<12}{r['params']:>10,}{r['trainable']:>11,}  {r['status']}" for r in rows
+    ]
     share = 100 * trainable / max(total, 1)
     lines.append(f"{'total':<12}{total:>10,}{trainable:>11,}  {share:.1f}% trainable")
     return "\n".join(lines)

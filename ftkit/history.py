@@ -38,8 +38,18 @@ class History:
     def __len__(self) -> int:
         return len(self.epoch)
 
-    def append(self, *, epoch: int, train_loss: float, train_acc: float, val_loss: float,
-               val_acc: float, lr: dict[str, float], seconds: float, stage: int = 0) -> None:
+    def append(
+        self,
+        *,
+        epoch: int,
+        train_loss: float,
+        train_acc: float,
+        val_loss: float,
+        val_acc: float,
+        lr: dict[str, float],
+        seconds: float,
+        stage: int = 0,
+    ) -> None:
         """Record one epoch."""
         for name, value in locals().items():
             if name != "self":

@@ -39,13 +39,23 @@ class LRFinderResult:
         return self.suggestions["valley"]
 
 
-def lr_range_test(model: nn.Module, train_loader: DataLoader, *, start_lr: float = 1e-6,
-                  end_lr: float = 1.0, num_steps: int = 100, smoothing: float = 0.05,
-                  diverge_factor: float = 4.0, optimizer: str | torch.optim.Optimizer = "sgd",
-                  weight_decay: float = 0.0, groups: Mapping[str, nn.Module] | None = None,
-                  bn_policy: str = "frozen_eval", seed: int = 0,
-                  device: str | torch.device | None = None,
-                  progress: bool = False) -> LRFinderResult:
+def lr_range_test(
+    model: nn.Module,
+    train_loader: DataLoader,
+    *,
+    start_lr: float = 1e-6,
+    end_lr: float = 1.0,
+    num_steps: int = 100,
+    smoothing: float = 0.05,
+    diverge_factor: float = 4.0,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    weight_decay: float = 0.0,
+    groups: Mapping[str, nn.Module] | None = None,
+    bn_policy: str = "frozen_eval",
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> LRFinderResult:
     """Sweep the LR exponentially from ``start_lr`` to ``end_lr`` over ``num_steps`` batches.
 
     ``smoothing`` is the weight of each new loss in a debiased exponential moving average. The
@@ -63,13 +73,29 @@ def lr_range_test(model: nn.Module, train_loader: DataLoader, *, start_lr: float
     if isinstance(optimizer, torch.optim.Optimizer):
         opt, saved_opt = optimizer, copy.deepcopy(optimizer.state_dict())
     else:
-        opt, saved_opt = make_optimizer(param_groups(model, start_lr, weight_decay=weight_decay,
-                                                     groups=groups), optimizer), None
+        opt, saved_opt = (
+            make_optimizer(
+                param_groups(model, start_lr, weight_decay=weight_decay, groups=groups), optimizer
+            ),
+            None,
+        )
     ratios = [g["lr"] / max(h["lr"] for h in opt.param_groups) for g in opt.param_groups]
     torch.manual_seed(seed)
     try:
-        lrs, raw = _sweep(model, train_loader, opt, ratios, start_lr, end_lr, num_steps, smoothing,
-                          diverge_factor, bn_policy, device, progress)
+        lrs, raw = _sweep(
+            model,
+            train_loader,
+            opt,
+            ratios,
+            start_lr,
+            end_lr,
+            num_steps,
+            smoothing,
+            diverge_factor,
+            bn_policy,
+            device,
+            progress,
+        )
     finally:
         model.load_state_dict(saved_model)
         for m, mode in zip(model.modules(), modes):
@@ -80,8 +106,20 @@ def lr_range_test(model: nn.Module, train_loader: DataLoader, *, start_lr: float
     return LRFinderResult(lrs, losses, raw, suggest(lrs, losses))
 
 
-def _sweep(model, loader, opt, ratios, start_lr, end_lr, num_steps, smoothing, diverge_factor,
-           bn_policy, device, progress) -> tuple[list[float], list[float]]:
+def _sweep(
+    model,
+    loader,
+    opt,
+    ratios,
+    start_lr,
+    end_lr,
+    num_steps,
+    smoothing,
+    diverge_factor,
+    bn_policy,
+    device,
+    progress,
+) -> tuple[list[float], list[float]]:
     criterion = nn.CrossEntropyLoss()
     model.train()
     freezing.apply_bn_policy(model, bn_policy)
@@ -139,8 +177,11 @@ def suggest(lrs: list[float], losses: list[float]) -> dict[str, float]:
     lowest = int(np.argmin(losses_))
     grad = np.gradient(losses_, np.log10(lrs_))
     steepest = int(np.argmin(grad[: max(lowest, 1) + 1]))
-    return {"steepest": float(lrs_[steepest]), "valley": float(lrs_[_valley(losses_)]),
-            "minimum": float(lrs_[lowest] / 10)}
+    return {
+        "steepest": float(lrs_[steepest]),
+        "valley": float(lrs_[_valley(losses_)]),
+        "minimum": float(lrs_[lowest] / 10),
+    }
 
 
 def _valley(losses: np.ndarray) -> int:

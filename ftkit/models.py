@@ -20,7 +20,13 @@ from torchvision.models.resnet import BasicBlock
 EMBEDDED_NAME = "embedded"
 CHECKPOINT_FILE = "embedded_resnet.pt"
 #: torchvision backbones this course knows the anatomy of (any torchvision classifier loads).
-TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large")
+TORCHVISION_BACKBONES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+)
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -90,9 +96,10 @@ def _stage(in_width: int, width: int, depth: int, stride: int) -> nn.Sequential:
 
 # --- the embedded checkpoint -------------------------------------------------------------
 
+
 def weights_dir() -> Path:
     """Where the embedded checkpoint, its sha256 and its model card ship (package data)."""
-    return Path(__file__).parent / "weights"
+    return Path(__file__).parent / "source" / "weights"
 
 
 def sha256_of(path: Path) -> str:
@@ -104,7 +111,8 @@ def sha256_of(path: Path) -> str:
 
 
 def save_checkpoint(model: SmallResNet, config: dict, path: Path) -> str:
-    """Save weights and config as plain tensors and values (``weights_only`` loadable); return the sha256."""
+    """Save weights and config as plain tensors and values (``weights_only`` loadable); return
+    the sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict(), "config": config}, path)
     digest = sha256_of(path)
@@ -147,6 +155,7 @@ def embedded_info(config: dict) -> BackboneInfo:
 
 # --- the registry ------------------------------------------------------------------------
 
+
 def load_backbone(
     name: str = EMBEDDED_NAME, *, pretrained: bool = True, checkpoint: Path | None = None
 ) -> tuple[nn.Module, BackboneInfo]:
@@ -165,7 +174,9 @@ def load_backbone(
     if name == EMBEDDED_NAME:
         model, config = load_checkpoint(checkpoint)  # the config says how to build it either way
         if not pretrained:  # same anatomy, random init (seed torch first for a reproducible one)
-            model = SmallResNet(len(config["classes"]), tuple(config["widths"]), tuple(config["blocks"]))
+            model = SmallResNet(
+                len(config["classes"]), tuple(config["widths"]), tuple(config["blocks"])
+            )
         return model, embedded_info(config)
     return _torchvision_backbone(name, pretrained=pretrained)
 
@@ -182,8 +193,13 @@ def _torchvision_backbone(name: str, *, pretrained: bool) -> tuple[nn.Module, Ba
         ) from None
     weights = weights_enum.DEFAULT
     crop = int(weights.transforms().crop_size[0])
-    info = BackboneInfo(name, crop, tuple(weights.transforms().mean), tuple(weights.transforms().std),
-                        tuple(weights.meta.get("categories", ())))
+    info = BackboneInfo(
+        name,
+        crop,
+        tuple(weights.transforms().mean),
+        tuple(weights.transforms().std),
+        tuple(weights.meta.get("categories", ())),
+    )
     if not pretrained:
         return tvm.get_model(name, weights=None), info
     cached = cached_weights_path(name)
@@ -212,7 +228,7 @@ def _offline_message(name: str, cached: Path, reason: str) -> str:
     return (
         f"Cannot load ImageNet weights for {name!r}: they are not in the torch hub cache and "
         f"the download failed ({reason}).\n"
-        f"To fix: on a machine with internet run `python -c \"import torchvision; "
+        f'To fix: on a machine with internet run `python -c "import torchvision; '
         f"torchvision.models.get_model('{name}', weights='DEFAULT')\"`, or download {url} "
         f"and copy the file to {cached}.\n"
         f"Everything in this course also runs offline with the embedded backbone: "
@@ -221,6 +237,7 @@ def _offline_message(name: str, cached: Path, reason: str) -> str:
 
 
 # --- anatomy -------------------------------------------------------------------------------
+
 
 def layer_groups(model: nn.Module) -> OrderedDict[str, nn.Module]:
     """The model's named layer groups, ordered from input to head.
@@ -232,7 +249,10 @@ def layer_groups(model: nn.Module) -> OrderedDict[str, nn.Module]:
     if all(hasattr(model, a) for a in ("conv1", "bn1", "layer1", "layer4", "fc")):
         return OrderedDict(
             stem=nn.ModuleList([model.conv1, model.bn1]),
-            layer1=model.layer1, layer2=model.layer2, layer3=model.layer3, layer4=model.layer4,
+            layer1=model.layer1,
+            layer2=model.layer2,
+            layer3=model.layer3,
+            layer4=model.layer4,
             head=model.fc,
         )
     if hasattr(model, "features") and hasattr(model, "classifier") and len(model.features) >= 5:
@@ -240,7 +260,7 @@ def layer_groups(model: nn.Module) -> OrderedDict[str, nn.Module]:
         cuts = _quarters(len(features) - 1)
         groups: OrderedDict[str, nn.Module] = OrderedDict(stem=features[0])
         for i, (lo, hi) in enumerate(cuts, start=1):
-            groups[f"features{i}"] = nn.ModuleList(features[1 + lo:1 + hi])
+            groups[f"features{i}"] = nn.ModuleList(features[1 + lo : 1 + hi])
         groups["head"] = model.classifier
         return groups
     raise TypeError(
@@ -272,7 +292,9 @@ def num_features(model: nn.Module) -> int:
     return linears[0].in_features
 
 
-def replace_head(model: nn.Module, num_classes: int, *, dropout: float = 0.0, seed: int | None = None) -> nn.Module:
+def replace_head(
+    model: nn.Module, num_classes: int, *, dropout: float = 0.0, seed: int | None = None
+) -> nn.Module:
     """Swap the source-task classifier for a new one with ``num_classes`` outputs (in place).
 
     The new head is ``Dropout(p) -> Linear`` for ResNets; for MobileNetV3 only the last Linear

@@ -19,8 +19,9 @@ from ftkit.regularization import no_decay_split
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
-def _groups_for(model: nn.Module, groups: Mapping[str, nn.Module] | None,
-                lr: float | Mapping[str, float]) -> OrderedDict[str, nn.Module]:
+def _groups_for(
+    model: nn.Module, groups: Mapping[str, nn.Module] | None, lr: float | Mapping[str, float]
+) -> OrderedDict[str, nn.Module]:
     if groups is None and not isinstance(lr, Mapping):
         try:
             return models.layer_groups(model)
@@ -29,8 +30,13 @@ def _groups_for(model: nn.Module, groups: Mapping[str, nn.Module] | None,
     return freezing.resolve_groups(model, groups)
 
 
-def param_groups(model: nn.Module, lr: float | Mapping[str, float], *, weight_decay: float = 0.0,
-                 groups: Mapping[str, nn.Module] | None = None) -> list[dict]:
+def param_groups(
+    model: nn.Module,
+    lr: float | Mapping[str, float],
+    *,
+    weight_decay: float = 0.0,
+    groups: Mapping[str, nn.Module] | None = None,
+) -> list[dict]:
     """Optimizer param groups, one per layer group (and per decay / no-decay when decaying).
 
     Each dict has ``name`` (``"layer3"``, or ``"layer3/no_decay"`` for its norm and bias
@@ -40,8 +46,9 @@ def param_groups(model: nn.Module, lr: float | Mapping[str, float], *, weight_de
     """
     named = _groups_for(model, groups, lr)
     if isinstance(lr, Mapping) and (extra := set(lr) - set(named) - {"other"}):
-        raise ValueError(f"lr names unknown group(s) {sorted(extra)}; "
-                         f"valid names: {', '.join(named)}")
+        raise ValueError(
+            f"lr names unknown group(s) {sorted(extra)}; valid names: {', '.join(named)}"
+        )
     seen: set[int] = set()
     out: list[dict] = []
     for name, module in [*named.items(), ("other", model)]:
@@ -52,24 +59,36 @@ def param_groups(model: nn.Module, lr: float | Mapping[str, float], *, weight_de
         if not decay and not no_decay:
             continue
         if isinstance(lr, Mapping) and name not in lr:
-            raise ValueError(f"lr has no entry for trainable group {name!r}; "
-                             "give one, or freeze it")
+            raise ValueError(
+                f"lr has no entry for trainable group {name!r}; give one, or freeze it"
+            )
         group_lr = float(lr[name] if isinstance(lr, Mapping) else lr)
         if weight_decay == 0:
-            out.append({"name": name, "params": decay + no_decay, "lr": group_lr,
-                        "weight_decay": 0.0})
+            out.append(
+                {"name": name, "params": decay + no_decay, "lr": group_lr, "weight_decay": 0.0}
+            )
             continue
         if decay:
-            out.append({"name": name, "params": decay, "lr": group_lr,
-                        "weight_decay": weight_decay})
+            out.append(
+                {"name": name, "params": decay, "lr": group_lr, "weight_decay": weight_decay}
+            )
         if no_decay:
-            out.append({"name": f"{name}/no_decay", "params": no_decay, "lr": group_lr,
-                        "weight_decay": 0.0})
+            out.append(
+                {
+                    "name": f"{name}/no_decay",
+                    "params": no_decay,
+                    "lr": group_lr,
+                    "weight_decay": 0.0,
+                }
+            )
     return out
 
 
-def discriminative_lrs(model_or_group_names: nn.Module | Mapping[str, nn.Module] | Sequence[str],
-                       head_lr: float, factor: float = 2.6) -> dict[str, float]:
+def discriminative_lrs(
+    model_or_group_names: nn.Module | Mapping[str, nn.Module] | Sequence[str],
+    head_lr: float,
+    factor: float = 2.6,
+) -> dict[str, float]:
     """Per-group LRs spaced geometrically from the head down: ``head_lr``, ``head_lr/factor``, ...
 
     Early layers hold general features that need little change, the head is new. ``2.6`` is
@@ -86,8 +105,9 @@ def discriminative_lrs(model_or_group_names: nn.Module | Mapping[str, nn.Module]
     return {name: head_lr / factor ** (depth - i) for i, name in enumerate(names)}
 
 
-def make_optimizer(groups: list[dict], optimizer: str = "sgd", *,
-                   momentum: float = 0.9) -> torch.optim.Optimizer:
+def make_optimizer(
+    groups: list[dict], optimizer: str = "sgd", *, momentum: float = 0.9
+) -> torch.optim.Optimizer:
     """SGD (Nesterov momentum), Adam or AdamW over ready-made param groups."""
     if optimizer == "sgd":
         return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=momentum, nesterov=momentum > 0)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 Record = Mapping[str, Any]
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (5, 3.5)) -> tuple[Figure, Axes]:
+def new_axes(ax: Axes | None, figsize: tuple[float, float] = (5, 3.5)) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
@@ -36,6 +36,7 @@ def _grid(n: int, ncols: int, cell: float = 1.2) -> tuple[Figure, list[Axes]]:
 
 
 # --- training curves -----------------------------------------------------------------------
+
 
 def as_records(history: Any) -> list[dict[str, Any]]:
     """Per-epoch records from a ``History`` (``as_records()``), a list of dicts, or a dict of
@@ -77,7 +78,7 @@ def lr_finder_plot(result: Any, ax: Axes | None = None) -> Figure:
 
     Duck-typed: ``result`` has ``lrs``, ``losses`` and ``suggestions`` (name -> lr).
     """
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     lrs, losses = np.asarray(result.lrs, float), np.asarray(result.losses, float)
     ax.plot(lrs, losses, color="C0")
     for i, (name, lr) in enumerate(dict(result.suggestions).items(), start=1):
@@ -92,6 +93,7 @@ def lr_finder_plot(result: Any, ax: Axes | None = None) -> Figure:
 
 
 # --- images --------------------------------------------------------------------------------
+
 
 def to_displayable(
     images: torch.Tensor, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
@@ -178,6 +180,7 @@ def feature_maps_plot(activations: torch.Tensor, *, n: int = 16, ncols: int = 8)
 
 # --- evaluation ----------------------------------------------------------------------------
 
+
 def confusion_plot(
     cm: np.ndarray, classes: Sequence[str], ax: Axes | None = None, *, normalize: bool = True
 ) -> Figure:
@@ -185,7 +188,7 @@ def confusion_plot(
     cm = np.asarray(cm, dtype=float)
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     size = 1.5 + 0.35 * len(classes)
-    fig, ax = _axes(ax, (size + 1, size))
+    fig, ax = new_axes(ax, (size + 1, size))
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     ticks = np.arange(len(classes))
     ax.set_xticks(ticks, list(classes), rotation=90 if len(classes) > 10 else 0)
@@ -195,15 +198,26 @@ def confusion_plot(
     if len(classes) <= 12:
         for (i, j), v in np.ndenumerate(shown):
             if v:
-                ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                        fontsize=7, color="white" if v > 0.5 * shown.max() else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}" if normalize else f"{int(v)}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v > 0.5 * shown.max() else "black",
+                )
     fig.colorbar(image, ax=ax)
     return fig
 
 
 def summarize(
-    records: Sequence[Record], x: str = "k", y: str = "accuracy", hue: str = "method",
-    *, error: str = "std",
+    records: Sequence[Record],
+    x: str = "k",
+    y: str = "accuracy",
+    hue: str = "method",
+    *,
+    error: str = "std",
 ) -> dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """For each ``hue`` value: sorted x values, mean of ``y`` and its error over repeats.
 
@@ -236,12 +250,18 @@ def _error(values: list[float], kind: str) -> float:
 
 
 def method_comparison(
-    records: Sequence[Record], x: str = "k", y: str = "accuracy", hue: str = "method",
-    ax: Axes | None = None, *, error: str = "std", logx: bool = False,
+    records: Sequence[Record],
+    x: str = "k",
+    y: str = "accuracy",
+    hue: str = "method",
+    ax: Axes | None = None,
+    *,
+    error: str = "std",
+    logx: bool = False,
 ) -> Figure:
     """Mean ``y`` against ``x``, one line with error bars per ``hue`` (e.g. per method), over
     the repeats (seeds) in ``records``."""
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     for name, (xs, means, errs) in summarize(records, x, y, hue, error=error).items():
         ax.errorbar(xs, means, yerr=errs, marker="o", capsize=3, label=str(name))
     if logx:
@@ -254,43 +274,22 @@ def method_comparison(
 
 def weight_change_plot(changes: Mapping[str, float], ax: Axes | None = None) -> Figure:
     """One bar per layer group: relative distance from the pretrained weights."""
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     ax.bar(list(changes), list(changes.values()), color="C1")
     ax.set_ylabel("||w - w0|| / ||w0||")
     ax.set_xlabel("layer group")
     return fig
 
 
-# --- lesson 00 ---
+# --- grouped bars ----------------------------------------------------------------------------
 
-def seed_bars(
-    records: Sequence[Record], x: str = "method", y: str = "accuracy", ax: Axes | None = None,
+
+def grouped_bars(
+    values: Mapping[str, Mapping[str, float]], ax: Axes | None = None, *, ylabel: str = ""
 ) -> Figure:
-    """One bar per ``x`` value at the mean of ``y`` over its repeats, each repeat a dot on it.
-
-    Bars keep the order in which ``x`` values first appear in ``records``.
-    """
-    fig, ax = _axes(ax, (4.5, 3.2))
-    groups: dict[Any, list[float]] = {}
-    for r in records:
-        groups.setdefault(r[x], []).append(float(r[y]))
-    for i, (name, values) in enumerate(groups.items()):
-        ax.bar(i, np.mean(values), color=f"C{i}", alpha=0.7)
-        ax.plot([i] * len(values), values, "o", color="k", markersize=4)
-        ax.annotate(f"{np.mean(values):.3f}", (i, np.mean(values)), ha="center", va="bottom",
-                    xytext=(0, 3), textcoords="offset points")
-    ax.set_xticks(range(len(groups)), [str(n) for n in groups])
-    ax.set_ylabel(f"{y} (bar: mean; dots: seeds)")
-    return fig
-
-
-# --- lesson 03 ---
-
-def grouped_bars(values: Mapping[str, Mapping[str, float]], ax: Axes | None = None, *,
-                 ylabel: str = "") -> Figure:
     """One cluster of bars per inner key (e.g. layer group), one colour per outer key."""
     if ax is None:
-        fig, ax = _axes(None, (5.5, 3.2))
+        fig, ax = new_axes(None, (5.5, 3.2))
     else:
         fig = ax.figure
     series = list(values)
@@ -298,8 +297,12 @@ def grouped_bars(values: Mapping[str, Mapping[str, float]], ax: Axes | None = No
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(cats))
     for i, name in enumerate(series):
-        ax.bar(x + (i - (len(series) - 1) / 2) * width,
-               [values[name].get(c, 0.0) for c in cats], width, label=name)
+        ax.bar(
+            x + (i - (len(series) - 1) / 2) * width,
+            [values[name].get(c, 0.0) for c in cats],
+            width,
+            label=name,
+        )
     ax.set_xticks(x, cats)
     ax.set_ylabel(ylabel)
     ax.legend()

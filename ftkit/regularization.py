@@ -11,8 +11,12 @@ from torch import nn
 
 from ftkit import models
 
-NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm,
-              nn.modules.instancenorm._InstanceNorm)
+NORM_TYPES = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.modules.instancenorm._InstanceNorm,
+)
 
 
 def no_decay_split(
@@ -46,19 +50,22 @@ class L2SP:
     0.0
     """
 
-    def __init__(self, model: nn.Module, alpha: float, beta: float = 0.0,
-                 head: nn.Module | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, alpha: float, beta: float = 0.0, head: nn.Module | None = None
+    ) -> None:
         head = head if head is not None else models.head_of(model)[1]
         head_ids = {id(p) for p in head.parameters()}
         self.alpha, self.beta = float(alpha), float(beta)
-        self.start = {n: p.detach().clone() for n, p in model.named_parameters()
-                      if id(p) not in head_ids}
+        self.start = {
+            n: p.detach().clone() for n, p in model.named_parameters() if id(p) not in head_ids
+        }
         self.head_names = [n for n, p in model.named_parameters() if id(p) in head_ids]
 
     def __call__(self, model: nn.Module) -> torch.Tensor:
         params = dict(model.named_parameters())
-        terms = [(params[n] - w0).pow(2).sum() for n, w0 in self.start.items()
-                 if params[n].requires_grad]
+        terms = [
+            (params[n] - w0).pow(2).sum() for n, w0 in self.start.items() if params[n].requires_grad
+        ]
         penalty = self.alpha / 2 * torch.stack(terms).sum() if terms else None
         if self.beta:
             squares = [params[n].pow(2).sum() for n in self.head_names]

@@ -16,9 +16,15 @@ from torch.optim.lr_scheduler import LambdaLR
 SCHEDULES = ("constant", "cosine", "onecycle")
 
 
-def lr_factor(schedule: str, total_steps: int, *, warmup_steps: int = 0,
-              pct_start: float = 0.3, div_factor: float = 25.0,
-              final_div_factor: float = 1e4) -> Callable[[int], float]:
+def lr_factor(
+    schedule: str,
+    total_steps: int,
+    *,
+    warmup_steps: int = 0,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> Callable[[int], float]:
     """The multiplier at optimizer step ``step`` (0-based) for ``schedule``.
 
     - ``"constant"``: 1 after a linear warm-up of ``warmup_steps`` (from ``1/warmup_steps``).
@@ -34,11 +40,17 @@ def lr_factor(schedule: str, total_steps: int, *, warmup_steps: int = 0,
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-        raise ValueError(f"need total_steps >= 1 and 0 <= warmup_steps <= total_steps, "
-                         f"got {total_steps} and {warmup_steps}")
+        raise ValueError(
+            f"need total_steps >= 1 and 0 <= warmup_steps <= total_steps, "
+            f"got {total_steps} and {warmup_steps}"
+        )
     if schedule == "onecycle":
-        return _onecycle(total_steps, warmup_steps or max(1, round(pct_start * total_steps)),
-                         div_factor, final_div_factor)
+        return _onecycle(
+            total_steps,
+            warmup_steps or max(1, round(pct_start * total_steps)),
+            div_factor,
+            final_div_factor,
+        )
 
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -65,8 +77,9 @@ def _onecycle(total: int, up: int, div: float, final_div: float) -> Callable[[in
     return factor
 
 
-def make_scheduler(optimizer: Optimizer, schedule: str, total_steps: int,
-                   *, warmup_steps: int = 0) -> LambdaLR | None:
+def make_scheduler(
+    optimizer: Optimizer, schedule: str, total_steps: int, *, warmup_steps: int = 0
+) -> LambdaLR | None:
     """A per-step ``LambdaLR``, or ``None`` when the LR never changes (nothing to step)."""
     if schedule == "constant" and warmup_steps == 0:
         lr_factor(schedule, total_steps)  # validates the arguments

@@ -23,8 +23,19 @@ from ftkit.optim import OPTIMIZERS, discriminative_lrs, make_optimizer, param_gr
 from ftkit.regularization import L2SP
 from ftkit.schedules import make_scheduler
 
-__all__ = ["OPTIMIZERS", "DivergenceError", "History", "discriminative_lrs", "evaluate", "fit",
-           "gradual_unfreeze", "lp_ft", "make_optimizer", "param_groups", "resolve_device"]
+__all__ = [
+    "OPTIMIZERS",
+    "DivergenceError",
+    "History",
+    "discriminative_lrs",
+    "evaluate",
+    "fit",
+    "gradual_unfreeze",
+    "lp_ft",
+    "make_optimizer",
+    "param_groups",
+    "resolve_device",
+]
 
 DIVERGENCE_FACTOR = 10.0  # a batch loss above 10 x ln(num_classes) (10 x chance) is divergence
 
@@ -38,8 +49,14 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 # --- evaluation ----------------------------------------------------------------------------
 
-def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None,
-             *, label_smoothing: float = 0.0) -> tuple[float, float]:
+
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    device: str | torch.device | None = None,
+    *,
+    label_smoothing: float = 0.0,
+) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy over ``loader``, in eval mode (modes restored after)."""
     device = resolve_device(device) if device is not None else next(model.parameters()).device
     modes = [m.training for m in model.modules()]
@@ -51,8 +68,9 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | No
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             logits = model(x)
-            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum",
-                                                    label_smoothing=label_smoothing)
+            loss_sum += nn.functional.cross_entropy(
+                logits, y, reduction="sum", label_smoothing=label_smoothing
+            )
             correct += (logits.argmax(1) == y).sum()
             seen += y.shape[0]
     for m, mode in zip(model.modules(), modes):
@@ -64,14 +82,31 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | No
 
 # --- fit -----------------------------------------------------------------------------------
 
-def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None = None, *,
-        epochs: int, lr: float | Mapping[str, float] = 1e-3, optimizer: str = "sgd",
-        weight_decay: float = 0.0, schedule: str = "constant", warmup_epochs: float = 0,
-        label_smoothing: float = 0.0, l2sp: float = 0.0, early_stopping: int | None = None,
-        monitor: str = "val_acc", clip_grad_norm: float | None = None,
-        bn_policy: str = "frozen_eval", groups: Mapping[str, nn.Module] | None = None,
-        seed: int = 0, device: str | torch.device | None = None, progress: bool = False,
-        max_loss: float | None = None, on_divergence: str = "raise") -> History:
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: Iterable | None = None,
+    *,
+    epochs: int,
+    lr: float | Mapping[str, float] = 1e-3,
+    optimizer: str = "sgd",
+    weight_decay: float = 0.0,
+    schedule: str = "constant",
+    warmup_epochs: float = 0,
+    label_smoothing: float = 0.0,
+    l2sp: float = 0.0,
+    early_stopping: int | None = None,
+    monitor: str = "val_acc",
+    clip_grad_norm: float | None = None,
+    bn_policy: str = "frozen_eval",
+    groups: Mapping[str, nn.Module] | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    max_loss: float | None = None,
+    on_divergence: str = "raise",
+) -> History:
     """Train ``model`` in place and return its per-epoch ``History``.
 
     ``seed`` reseeds torch's global RNG (dropout, augmentations); the batch order comes from the
@@ -107,8 +142,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
         raise ValueError("no trainable parameters: everything is frozen")
     opt = make_optimizer(groups_, optimizer)
     params = [p for g in groups_ for p in g["params"]]
-    scheduler = make_scheduler(opt, schedule, epochs * len(train_loader),
-                               warmup_steps=round(warmup_epochs * len(train_loader)))
+    scheduler = make_scheduler(
+        opt,
+        schedule,
+        epochs * len(train_loader),
+        warmup_steps=round(warmup_epochs * len(train_loader)),
+    )
     criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     head = list(groups.values())[-1] if groups is not None else None  # else models.head_of
     penalty = L2SP(model, alpha=l2sp, head=head) if l2sp else None
@@ -123,10 +162,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
             _copy(snapshot, live)
         model.train()
         freezing.apply_bn_policy(model, bn_policy)
-        batches = (tqdm(train_loader, leave=False, desc=f"epoch {epoch}") if progress
-                   else train_loader)
+        batches = (
+            tqdm(train_loader, leave=False, desc=f"epoch {epoch}") if progress else train_loader
+        )
         loss_sum, correct, worst, seen, num_classes = _train_epoch(
-            model, batches, opt, criterion, scheduler, penalty, clip_grad_norm, params, device)
+            model, batches, opt, criterion, scheduler, penalty, clip_grad_norm, params, device
+        )
         limit = max_loss if max_loss is not None else DIVERGENCE_FACTOR * math.log(num_classes)
         worst_value, train_loss = worst.item(), loss_sum.item() / seen
         if not (math.isfinite(worst_value) and math.isfinite(train_loss)) or worst_value > limit:
@@ -135,11 +176,18 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
             if on_divergence == "raise":
                 raise DivergenceError(_divergence_message(opt, epoch, worst_value, limit))
             break
-        val_loss, val_acc = (evaluate(model, val_loader, device) if val_loader is not None
-                             else (math.nan, math.nan))
-        history.append(epoch=epoch, train_loss=train_loss, train_acc=correct.item() / seen,
-                       val_loss=val_loss, val_acc=val_acc, seconds=time.perf_counter() - start,
-                       lr={g["name"]: g["lr"] for g in opt.param_groups})
+        val_loss, val_acc = (
+            evaluate(model, val_loader, device) if val_loader is not None else (math.nan, math.nan)
+        )
+        history.append(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_acc=correct.item() / seen,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            seconds=time.perf_counter() - start,
+            lr={g["name"]: g["lr"] for g in opt.param_groups},
+        )
         if progress:
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{val_acc:.3f}")
         value = val_acc if monitor == "val_acc" else -val_loss
@@ -157,9 +205,17 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
     return history
 
 
-def _train_epoch(model: nn.Module, batches: Iterable, opt: torch.optim.Optimizer,
-                 criterion: nn.Module, scheduler, penalty: L2SP | None, clip: float | None,
-                 params: list[nn.Parameter], device: torch.device):
+def _train_epoch(
+    model: nn.Module,
+    batches: Iterable,
+    opt: torch.optim.Optimizer,
+    criterion: nn.Module,
+    scheduler,
+    penalty: L2SP | None,
+    clip: float | None,
+    params: list[nn.Parameter],
+    device: torch.device,
+):
     """One pass over the batches; sums stay on the device (no per-batch sync)."""
     loss_sum = torch.zeros((), device=device)
     worst = torch.zeros((), device=device)  # the largest batch loss: the divergence check
@@ -197,18 +253,29 @@ def _divergence_message(opt: torch.optim.Optimizer, epoch: int, worst: float, li
     lrs = {g["name"]: g["lr"] for g in opt.param_groups}
     top = max(lrs.values())
     shown = ", ".join(f"{n}={v:.3g}" for n, v in lrs.items())
-    return (f"Training diverged in epoch {epoch}: a batch loss reached {worst:.4g} "
-            f"(limit {limit:.3g}, or NaN/inf). The learning rate is the likely cause ({shown}); "
-            f"try 10x smaller, e.g. lr={top / 10:.3g}. The weights were restored to the start "
-            f"of epoch {epoch}, so nothing learned before is lost.")
+    return (
+        f"Training diverged in epoch {epoch}: a batch loss reached {worst:.4g} "
+        f"(limit {limit:.3g}, or NaN/inf). The learning rate is the likely cause ({shown}); "
+        f"try 10x smaller, e.g. lr={top / 10:.3g}. The weights were restored to the start "
+        f"of epoch {epoch}, so nothing learned before is lost."
+    )
 
 
 # --- recipes -------------------------------------------------------------------------------
 
-def gradual_unfreeze(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None, *,
-                     epochs_per_stage: int, lr: float | Mapping[str, float],
-                     groups: Mapping[str, nn.Module] | None = None, stages: int | None = None,
-                     seed: int = 0, **fit_kwargs) -> History:
+
+def gradual_unfreeze(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: Iterable | None,
+    *,
+    epochs_per_stage: int,
+    lr: float | Mapping[str, float],
+    groups: Mapping[str, nn.Module] | None = None,
+    stages: int | None = None,
+    seed: int = 0,
+    **fit_kwargs,
+) -> History:
     """ULMFiT's gradual unfreezing: train the head alone, then unfreeze one more group per stage.
 
     Stage ``s`` (0-based) trains the top ``s + 1`` groups for ``epochs_per_stage`` epochs with a
@@ -222,18 +289,35 @@ def gradual_unfreeze(model: nn.Module, train_loader: DataLoader, val_loader: Ite
     parts = []
     for stage in range(stages):
         freezing.freeze_to(model, len(named) - 1 - stage, named)
-        part = fit(model, train_loader, val_loader, epochs=epochs_per_stage, lr=lr, groups=named,
-                   seed=seed + stage, **fit_kwargs)
+        part = fit(
+            model,
+            train_loader,
+            val_loader,
+            epochs=epochs_per_stage,
+            lr=lr,
+            groups=named,
+            seed=seed + stage,
+            **fit_kwargs,
+        )
         parts.append(part)
         if part.diverged:
             break
     return concat_histories(parts)
 
 
-def lp_ft(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None, *,
-          probe_epochs: int, probe_lr: float, finetune_epochs: int,
-          finetune_lr: float | Mapping[str, float],
-          groups: Mapping[str, nn.Module] | None = None, seed: int = 0, **fit_kwargs) -> History:
+def lp_ft(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: Iterable | None,
+    *,
+    probe_epochs: int,
+    probe_lr: float,
+    finetune_epochs: int,
+    finetune_lr: float | Mapping[str, float],
+    groups: Mapping[str, nn.Module] | None = None,
+    seed: int = 0,
+    **fit_kwargs,
+) -> History:
     """Linear probe, then fine-tune (LP-FT, Kumar et al. 2022).
 
     Stage 0 trains only the head on the frozen backbone; stage 1 unfreezes everything at a small
@@ -242,11 +326,27 @@ def lp_ft(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | Non
     """
     named = freezing.resolve_groups(model, groups)
     freezing.freeze_to(model, -1, named)
-    probe = fit(model, train_loader, val_loader, epochs=probe_epochs, lr=probe_lr, groups=named,
-                seed=seed, **fit_kwargs)
+    probe = fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=probe_epochs,
+        lr=probe_lr,
+        groups=named,
+        seed=seed,
+        **fit_kwargs,
+    )
     if probe.diverged:
         return concat_histories([probe])
     freezing.freeze_to(model, 0, named)
-    tune = fit(model, train_loader, val_loader, epochs=finetune_epochs, lr=finetune_lr,
-               groups=named, seed=seed + 1, **fit_kwargs)
+    tune = fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=finetune_epochs,
+        lr=finetune_lr,
+        groups=named,
+        seed=seed + 1,
+        **fit_kwargs,
+    )
     return concat_histories([probe, tune])

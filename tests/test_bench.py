@@ -1,25 +1,33 @@
 import json
 
-from ftkit import bench, cli, recipes
+from ftkit.bench import recipes, runner
+from ftkit.tools import cli
 
 
 def test_plan_runs_foundation_methods_everywhere_and_toolkit_methods_at_one_k():
-    runs = bench.plan(["digits", "near"], [5, 10], [0, 1], ["scratch", "finetune", "l2sp"])
+    runs = runner.plan(["digits", "near"], [5, 10], [0, 1], ["scratch", "finetune", "l2sp"])
     assert ("scratch", "near", 5, 1) in runs and ("finetune", "digits", 10, 0) in runs
-    assert {r for r in runs if r[0] == "l2sp"} == {("l2sp", "digits", 10, 0), ("l2sp", "digits", 10, 1)}
+    assert {r for r in runs if r[0] == "l2sp"} == {
+        ("l2sp", "digits", 10, 0),
+        ("l2sp", "digits", 10, 1),
+    }
     assert len(runs) == 2 * 2 * 2 * 2 + 2
 
 
 def test_table_and_headline_summarise_records():
     records = [
         {"target": "digits", "method": m, "k": 10, "seed": s, "accuracy": a, "seconds": 1.0}
-        for m, accs in {"finetune": (0.95, 0.93), "scratch": (0.85, 0.87),
-                        "linear_probe": (0.9, 0.9), "linear_probe_random_init": (0.85, 0.85)}.items()
+        for m, accs in {
+            "finetune": (0.95, 0.93),
+            "scratch": (0.85, 0.87),
+            "linear_probe": (0.9, 0.9),
+            "linear_probe_random_init": (0.85, 0.85),
+        }.items()
         for s, a in enumerate(accs)
     ]
-    text = bench.table(records)
+    text = runner.table(records)
     assert "finetune" in text and "94.0%" in text and "86.0%" in text
-    head = bench.headline(records)
+    head = runner.headline(records)
     assert "+8.0 points (bar: +7) -> holds" in head
     assert "+5.0 points (bar: +10) -> DOES NOT HOLD" in head
 
@@ -27,7 +35,15 @@ def test_table_and_headline_summarise_records():
 def test_recipe_records_carry_forgetting_and_a_high_lr_forgets_more():
     high = recipes.run("high_lr", "near", k=5, seed=0, epochs=3)
     small = recipes.run("finetune", "near", k=5, seed=0, epochs=3)
-    assert set(high) >= {"target", "method", "k", "seed", "accuracy", "seconds", "source_accuracy_after"}
+    assert set(high) >= {
+        "target",
+        "method",
+        "k",
+        "seed",
+        "accuracy",
+        "seconds",
+        "source_accuracy_after",
+    }
     assert high["target"] == "near" and high["k"] == 5 and 0.0 <= high["accuracy"] <= 1.0
     # measured: 0.48 after LR 0.2 vs 0.9965 after LR 0.01 (3 epochs, 6 steps)
     assert small["source_accuracy_after"] > 0.95
@@ -35,9 +51,26 @@ def test_recipe_records_carry_forgetting_and_a_high_lr_forgets_more():
 
 
 def test_bench_cli_writes_json_records(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--targets", "digits", "--ks", "5", "--seeds", "0",
-                     "--methods", "linear_probe", "linear_probe_random_init", "--json", str(out)]) == 0
+    out = tmp_path / "runner.json"
+    assert (
+        cli.main(
+            [
+                "bench",
+                "--targets",
+                "digits",
+                "--ks",
+                "5",
+                "--seeds",
+                "0",
+                "--methods",
+                "linear_probe",
+                "linear_probe_random_init",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     records = json.loads(out.read_text())
     assert [r["method"] for r in records] == ["linear_probe", "linear_probe_random_init"]
     assert records[0]["accuracy"] > records[1]["accuracy"]  # pretrained features beat random ones

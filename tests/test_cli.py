@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from ftkit import cli, doctor
+from ftkit.tools import cli, doctor
 
 
 def test_doctor_passes_offline_and_reports_weights(capsys):
@@ -17,7 +17,12 @@ def test_doctor_fails_with_a_fix_when_a_required_check_fails():
 
 
 def test_console_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "ftkit.cli", "--help"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ftkit.tools.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     for command in ("doctor", "pretrain", "bench", "lessons"):
         assert command in result.stdout

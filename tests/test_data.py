@@ -45,7 +45,9 @@ def test_k_too_large_is_a_clear_error():
 def test_transforms_normalise_with_backbone_statistics(info):
     splits = data.load_target("digits", k=5)
     x = data.eval_transforms(info)(splits.train.images[0])
-    expected = (splits.train.images[0].float() / 255 - torch.tensor(info.mean)[:, None, None]) / torch.tensor(info.std)[:, None, None]
+    expected = (
+        splits.train.images[0].float() / 255 - torch.tensor(info.mean)[:, None, None]
+    ) / torch.tensor(info.std)[:, None, None]
     assert torch.allclose(x, expected, atol=1e-5)
     torch.manual_seed(0)
     aug = data.standard_augmentation(info)
@@ -70,7 +72,7 @@ def test_source_eval_set_covers_the_source_classes(info):
 
 def test_pretrained_backbone_recognises_the_source_task(info):
     model, _ = models.load_backbone("embedded")
-    from ftkit.pretrain import source_accuracy
+    from ftkit.source.pretrain import source_accuracy
 
     source = data.source_eval_set(per_class=5)
     accuracy = source_accuracy(model, source.images, source.labels, list(info.mean), list(info.std))

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ftkit import data, deploy, folders, models
 from ftkit.models import BackboneInfo
+from ftkit.studies import own_data
 
 INFO = BackboneInfo("tiny", 16, (0.5, 0.4, 0.3), (0.25, 0.2, 0.3))
 CLASSES = ["a", "b", "c"]
@@ -46,7 +47,9 @@ def folder(tmp_path):
         for i in range(3):
             channels = {"L": 1, "RGBA": 4, "RGB": 3}[mode]
             pixels = rng.integers(0, 256, (20 + 3 * i, 24, channels), dtype=np.uint8)
-            Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(tmp_path / c / f"{i}.png")
+            Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(
+                tmp_path / c / f"{i}.png"
+            )
     return tmp_path
 
 
@@ -88,8 +91,9 @@ def test_weights_round_trip_and_tampering_is_refused(model, tmp_path):
 
 
 def test_preprocess_matches_the_folder_loader(folder):
-    splits = folders.image_folder_splits(folder, image_size=INFO.image_size, val_fraction=0.34,
-                                         test_fraction=0.34)
+    splits = folders.image_folder_splits(
+        folder, image_size=INFO.image_size, val_fraction=0.34, test_fraction=0.34
+    )
     transform = data.eval_transforms(INFO)
     loaded = torch.cat([splits.train.images, splits.val.images, splits.test.images])
     expected = torch.stack([transform(im) for im in loaded])  # (9, 3, 16, 16)
@@ -115,7 +119,7 @@ def test_probabilities_and_prediction_figure(model, loader):
     probs, _ = deploy.probabilities(model, loader)
     assert probs.shape == (10, 3) and torch.allclose(probs.sum(1), torch.ones(10))
     image = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
-    fig = deploy.prediction_figure(image, torch.tensor([0.1, 0.7, 0.2]), CLASSES, true="c")
+    fig = own_data.prediction_figure(image, torch.tensor([0.1, 0.7, 0.2]), CLASSES, true="c")
     assert isinstance(fig, Figure)
     title = fig.axes[0].get_title()
     assert "predicted b" in title and "true c" in title

@@ -108,7 +108,8 @@ def test_weight_change_per_group():
         model.layer2[0].conv1.weight.mul_(1.5)  # one of layer2's weights
     w = model.layer2[0].conv1.weight
     expected = (0.5 * w / 1.5).norm() / torch.cat(
-        [reference[n].flatten() for n, _ in model.layer2.named_parameters(prefix="layer2")]).norm()
+        [reference[n].flatten() for n, _ in model.layer2.named_parameters(prefix="layer2")]
+    ).norm()
     changes = ev.weight_change(model, reference)
     assert list(changes) == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
     assert changes["layer2"] == pytest.approx(expected.item(), rel=1e-5)

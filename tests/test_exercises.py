@@ -72,16 +72,23 @@ def test_check_head(model, capsys):
 
 def test_check_param_groups(model, capsys):
     model.conv1.requires_grad_(False)
-    backbone = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("fc.")]
-    good = torch.optim.SGD([{"params": backbone, "lr": 1e-3},
-                            {"params": model.fc.parameters(), "lr": 1e-2}], lr=0.1)
+    backbone = [
+        p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("fc.")
+    ]
+    good = torch.optim.SGD(
+        [{"params": backbone, "lr": 1e-3}, {"params": model.fc.parameters(), "lr": 1e-2}], lr=0.1
+    )
     assert ex.check_param_groups(good, model)
     missing = torch.optim.SGD(model.fc.parameters(), lr=0.1)
     assert not ex.check_param_groups(missing, model)
     assert "in no group" in capsys.readouterr().out
     # torch refuses a parameter in two groups, but a hand-built list can repeat one
-    twice = SimpleNamespace(param_groups=[{"params": backbone}, {"params": [*model.fc.parameters(), backbone[0]]}])
+    twice = SimpleNamespace(
+        param_groups=[{"params": backbone}, {"params": [*model.fc.parameters(), backbone[0]]}]
+    )
     assert not ex.check_param_groups(twice, model)
-    foreign = torch.optim.SGD([*backbone, *model.fc.parameters(), nn.Parameter(torch.ones(1))], lr=0.1)
+    foreign = torch.optim.SGD(
+        [*backbone, *model.fc.parameters(), nn.Parameter(torch.ones(1))], lr=0.1
+    )
     assert not ex.check_param_groups(foreign, model)
     assert "not the model's" in capsys.readouterr().out.splitlines()[-1]

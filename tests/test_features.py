@@ -18,7 +18,9 @@ def tiny_dataset(per_class: int = 12, classes: int = 3, seed: int = 0) -> Tensor
     images = torch.randint(0, 90, (len(labels), 3, 8, 8), generator=g)
     images[torch.arange(len(labels)), labels % 3] += 150
     to_float = v2.ToDtype(torch.float32, scale=True)
-    return TensorImageDataset(images.to(torch.uint8), labels, [str(c) for c in range(classes)], to_float)
+    return TensorImageDataset(
+        images.to(torch.uint8), labels, [str(c) for c in range(classes)], to_float
+    )
 
 
 def tiny_backbone(seed: int = 0) -> SmallResNet:
@@ -32,8 +34,9 @@ def count_forwards(model: nn.Module) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("layer, width", [("stem", 4), ("layer1", 4), ("layer2", 8),
-                                          ("layer4", 8), ("avgpool", 8)])
+@pytest.mark.parametrize(
+    "layer, width", [("stem", 4), ("layer1", 4), ("layer2", 8), ("layer4", 8), ("avgpool", 8)]
+)
 def test_extract_features_shapes_per_layer(layer, width):
     model = tiny_backbone()
     loader = DataLoader(tiny_dataset(), batch_size=10)

@@ -8,10 +8,14 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from ftkit import freeze_study, freezing, models, plots
+from ftkit import freezing, models, plots
+from ftkit.studies import freeze_depth
 
-RECORDS = [{"n": n, "seed": s, "accuracy": 0.90 + 0.01 * n + 0.002 * s, "seconds": 3.0 - 0.2 * n}
-           for n in range(6) for s in (0, 1)]
+RECORDS = [
+    {"n": n, "seed": s, "accuracy": 0.90 + 0.01 * n + 0.002 * s, "seconds": 3.0 - 0.2 * n}
+    for n in range(6)
+    for s in (0, 1)
+]
 
 
 @pytest.fixture
@@ -21,7 +25,7 @@ def model():
 
 
 def test_sweep_plot_highlights_the_chosen_n():
-    fig = freeze_study.freeze_sweep_plot(RECORDS, highlight=2)
+    fig = freeze_depth.freeze_sweep_plot(RECORDS, highlight=2)
     acc_ax, time_ax = fig.axes
     bars = acc_ax.patches
     assert len(bars) == 6 and len(time_ax.patches) == 6
@@ -36,19 +40,19 @@ def test_freeze_preview_matches_the_summary_for_each_n(model):
         freezing.freeze_to(model, n)
         summaries[n] = freezing.trainable_summary(model)
     for n in (0, 3, 5):
-        fig = freeze_study.freeze_preview(RECORDS, summaries, n)
+        fig = freeze_depth.freeze_preview(RECORDS, summaries, n)
         assert isinstance(fig, Figure) and len(fig.axes) == 3
-        grey = matplotlib.colors.to_rgba(freeze_study.FROZEN_COLOR)
+        grey = matplotlib.colors.to_rgba(freeze_depth.FROZEN_COLOR)
         frozen_bars = [b for b in fig.axes[0].patches if b.get_facecolor() == grey]
         assert len(frozen_bars) == n
         trainable = sum(r["trainable"] for r in summaries[n])
         assert f"{trainable:,} of" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match="no summary"):
-        freeze_study.freeze_preview(RECORDS, summaries, 7)
+        freeze_depth.freeze_preview(RECORDS, summaries, 7)
 
 
 def test_bn_drift_is_zero_for_frozen_eval_and_positive_in_train_mode(model):
-    reference = freeze_study.bn_buffers(model)
+    reference = freeze_depth.bn_buffers(model)
     assert all(k.endswith(("running_mean", "running_var")) for k in reference)
     freezing.freeze_to(model, 5)
     x = torch.randn(8, 3, 16, 16) * 3 + 1
@@ -56,13 +60,13 @@ def test_bn_drift_is_zero_for_frozen_eval_and_positive_in_train_mode(model):
     freezing.apply_bn_policy(model, "frozen_eval")
     with torch.no_grad():
         model(x)
-    drift = freeze_study.bn_drift(model, reference)
+    drift = freeze_depth.bn_drift(model, reference)
     assert set(drift) == {"stem", "layer1", "layer2", "layer3", "layer4"}  # the head has no BN
     assert max(drift.values()) == 0.0
     model.train()
     with torch.no_grad():
         model(x)
-    assert min(freeze_study.bn_drift(model, reference).values()) > 0
+    assert min(freeze_depth.bn_drift(model, reference).values()) > 0
 
 
 def test_grouped_bars_draws_one_bar_per_series_and_category():

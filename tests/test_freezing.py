@@ -12,8 +12,10 @@ GROUPS = ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
 
 
 def grad_flags(model):
-    return {name: [p.requires_grad for p in g.parameters()]
-            for name, g in models.layer_groups(model).items()}
+    return {
+        name: [p.requires_grad for p in g.parameters()]
+        for name, g in models.layer_groups(model).items()
+    }
 
 
 def test_freeze_and_unfreeze_named_groups():
@@ -39,7 +41,9 @@ def test_freeze_whole_module_and_user_groups():
 
 
 def test_unknown_group_name_lists_valid_names():
-    with pytest.raises(ValueError, match="layer5.*valid names: stem, layer1, layer2, layer3, layer4, head"):
+    with pytest.raises(
+        ValueError, match="layer5.*valid names: stem, layer1, layer2, layer3, layer4, head"
+    ):
         freezing.freeze(tiny_resnet(), ["layer1", "layer5"])
 
 
@@ -56,7 +60,9 @@ def test_freeze_to_freezes_first_n_groups(n):
 def test_freeze_to_negative_and_out_of_range():
     model = tiny_resnet()
     freezing.freeze_to(model, -1)
-    assert [r["status"] for r in freezing.trainable_summary(model)] == ["frozen"] * 5 + ["trainable"]
+    assert [r["status"] for r in freezing.trainable_summary(model)] == ["frozen"] * 5 + [
+        "trainable"
+    ]
     with pytest.raises(ValueError, match="between -6 and 6"):
         freezing.freeze_to(model, 7)
 
@@ -85,8 +91,9 @@ def test_frozen_parameters_do_not_move_after_an_optimizer_step():
 
 
 def bn_stats(model, prefix):
-    return [v.clone() for k, v in model.state_dict().items()
-            if k.startswith(prefix) and "running" in k]
+    return [
+        v.clone() for k, v in model.state_dict().items() if k.startswith(prefix) and "running" in k
+    ]
 
 
 @pytest.mark.parametrize("policy, frozen_bn_changes", [("frozen_eval", False), ("train", True)])
@@ -126,13 +133,21 @@ def test_trainable_summary_counts_and_table():
     assert by_name["layer2"]["status"] == "frozen" and by_name["layer2"]["trainable"] == 0
     assert by_name["layer3"]["status"] == "partial"
     assert by_name["layer3"]["params"] - by_name["layer3"]["trainable"] == 8 * 8 * 3 * 3
-    assert by_name["head"] == {"name": "head", "params": 8 * 3 + 3, "trainable": 27,
-                               "status": "trainable"}
+    assert by_name["head"] == {
+        "name": "head",
+        "params": 8 * 3 + 3,
+        "trainable": 27,
+        "status": "trainable",
+    }
     assert sum(r["params"] for r in rows) == models.count_parameters(model)
     table = freezing.format_summary(rows)
     assert table.splitlines()[0].split() == ["group", "params", "trainable", "status"]
     total = models.count_parameters(model, trainable_only=True)
-    assert table.splitlines()[-1].split()[:3] == ["total", f"{models.count_parameters(model):,}", f"{total:,}"]
+    assert table.splitlines()[-1].split()[:3] == [
+        "total",
+        f"{models.count_parameters(model):,}",
+        f"{total:,}",
+    ]
 
 
 def test_summary_reports_parameters_outside_groups():

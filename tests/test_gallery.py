@@ -8,26 +8,27 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from ftkit import gallery, glyphs
+from ftkit.source import glyphs
+from ftkit.studies import welcome
 
 
 def test_glyph_in_fonts_draws_one_image_per_font_reproducibly():
-    images = gallery.glyph_in_fonts("A", seed=3)
+    images = welcome.glyph_in_fonts("A", seed=3)
     assert images.shape == (16, 3, 32, 32) and images.dtype == torch.uint8
-    assert torch.equal(images, gallery.glyph_in_fonts("A", seed=3))
-    assert not torch.equal(images, gallery.glyph_in_fonts("B", seed=3))
-    assert len(gallery.font_names()) == 16
+    assert torch.equal(images, welcome.glyph_in_fonts("A", seed=3))
+    assert not torch.equal(images, welcome.glyph_in_fonts("B", seed=3))
+    assert len(welcome.font_names()) == 16
 
 
 def test_glyph_caption_names_the_class():
     index = glyphs.SOURCE_CHARS.index("M")
-    assert gallery.glyph_caption(index) == f"class {index} of 86: 'M' (LATIN CAPITAL LETTER M)"
+    assert welcome.glyph_caption(index) == f"class {index} of 86: 'M' (LATIN CAPITAL LETTER M)"
     with pytest.raises(ValueError, match="class_index"):
-        gallery.glyph_caption(86)
+        welcome.glyph_caption(86)
 
 
 def test_glyph_class_figure_changes_with_the_class():
-    a, b = gallery.glyph_class_figure(0), gallery.glyph_class_figure(1)
+    a, b = welcome.glyph_class_figure(0), welcome.glyph_class_figure(1)
     assert isinstance(a, Figure) and len(a.axes) == 16
     assert a._suptitle.get_text() != b._suptitle.get_text()
     first = a.axes[0].images[0].get_array()
@@ -35,9 +36,9 @@ def test_glyph_class_figure_changes_with_the_class():
 
 
 def test_source_and_target_samples():
-    images, titles = gallery.source_samples(8, seed=0)
+    images, titles = welcome.source_samples(8, seed=0)
     assert images.shape == (8, 3, 32, 32) and len(set(titles)) == 8
     for name in ("digits", "near", "shift"):
-        images, titles = gallery.target_samples(name, per_class=2)
+        images, titles = welcome.target_samples(name, per_class=2)
         assert images.shape == (20, 3, 32, 32) and len(titles) == 20
     assert titles[:2] == ["Δ", "Δ"]

@@ -1,7 +1,7 @@
 import torch
 from fontTools.ttLib import TTFont
 
-from ftkit import glyphs
+from ftkit.source import glyphs
 
 
 def test_every_class_exists_in_every_font_and_digits_are_absent():

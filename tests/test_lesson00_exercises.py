@@ -16,7 +16,9 @@ def test_source_classes():
 
 
 def test_first_approach():
-    assert exercises.check_choice("feature extraction", "feature extraction", OPTIONS, name="first approach")
+    assert exercises.check_choice(
+        "feature extraction", "feature extraction", OPTIONS, name="first approach"
+    )
     assert not exercises.check_choice(None, "feature extraction", OPTIONS, name="first approach")
     assert not exercises.check_choice("train from scratch", "feature extraction", OPTIONS)
 

@@ -2,7 +2,8 @@
 
 import torch
 
-from ftkit import data, exercises, models, probing
+from ftkit import data, exercises, models
+from ftkit.studies import anatomy
 
 
 def test_layer4_parameters():
@@ -16,7 +17,7 @@ def test_layer4_parameters():
 def test_layer3_output_size():
     backbone, info = models.load_backbone("embedded")
     image = data.load_target("digits", k=1).test.images[3]
-    activations = {"pretrained": probing.block_activations(backbone, image, info)}
+    activations = {"pretrained": anatomy.block_activations(backbone, image, info)}
     answer = tuple(activations["pretrained"]["layer3"].shape[1:])
     assert exercises.check("layer3 output size", answer, (8, 8))
     assert not exercises.check("layer3 output size", None, (8, 8))

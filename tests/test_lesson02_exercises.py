@@ -13,7 +13,9 @@ def test_trainable_parameters():
         p.requires_grad = False
     model.fc = nn.Linear(model.fc.in_features, 10)
     assert exercises.check("trainable parameters", 128 * 10 + 10, 1290)
-    assert exercises.check("trainable parameters", models.count_parameters(model, trainable_only=True), 1290)
+    assert exercises.check(
+        "trainable parameters", models.count_parameters(model, trainable_only=True), 1290
+    )
     assert not exercises.check("trainable parameters", None, 1290)
     assert not exercises.check("trainable parameters", 1280, 1290)
 
@@ -25,6 +27,10 @@ def test_backbone_passes():
 
 
 def test_plenty_of_labels():
-    assert exercises.check_choice("full fine-tuning", "full fine-tuning", OPTIONS, name="plenty of labels")
+    assert exercises.check_choice(
+        "full fine-tuning", "full fine-tuning", OPTIONS, name="plenty of labels"
+    )
     assert not exercises.check_choice(None, "full fine-tuning", OPTIONS, name="plenty of labels")
-    assert not exercises.check_choice("linear probe", "full fine-tuning", OPTIONS, name="plenty of labels")
+    assert not exercises.check_choice(
+        "linear probe", "full fine-tuning", OPTIONS, name="plenty of labels"
+    )

@@ -15,8 +15,11 @@ def ex_model():
 
 
 def check_ex1(ex_model):
-    return exercises.check_frozen(ex_model, ["layer3", "layer4", "head"],
-                                  hint="conv1 and bn1 form the stem; loop over module.parameters().")
+    return exercises.check_frozen(
+        ex_model,
+        ["layer3", "layer4", "head"],
+        hint="conv1 and bn1 form the stem; loop over module.parameters().",
+    )
 
 
 def test_exercise1_freeze_by_hand(ex_model, capsys):
@@ -36,8 +39,12 @@ def test_exercise1_one_group_too_many_fails(ex_model):
 
 
 def check_ex2(answer):
-    return exercises.check("trainable parameters with 3 groups frozen", answer, 57_728 + 230_144 + 1_290,
-                           hint="n = 3 freezes stem, layer1 and layer2; add up the groups that remain.")
+    return exercises.check(
+        "trainable parameters with 3 groups frozen",
+        answer,
+        57_728 + 230_144 + 1_290,
+        hint="n = 3 freezes stem, layer1 and layer2; add up the groups that remain.",
+    )
 
 
 def test_exercise2_trainable_after_freeze_to_3(ex_model):
@@ -48,8 +55,13 @@ def test_exercise2_trainable_after_freeze_to_3(ex_model):
 
 
 def check_ex3(policy):
-    return exercises.check_choice(policy, "train", ["frozen_eval", "train"], name="batch-norm policy",
-                                  hint="which policy let the running statistics follow the striped images?")
+    return exercises.check_choice(
+        policy,
+        "train",
+        ["frozen_eval", "train"],
+        name="batch-norm policy",
+        hint="which policy let the running statistics follow the striped images?",
+    )
 
 
 def test_exercise3_bn_policy():

@@ -2,9 +2,10 @@
 
 import torch
 
-from ftkit import augment, data
+from ftkit import data
 from ftkit import exercises as ex
 from ftkit.models import BackboneInfo
+from ftkit.studies import augmentation
 
 INFO = BackboneInfo("embedded-like", 32, (0.1, 0.1, 0.1), (0.3, 0.3, 0.3))
 OPTIONS = ["horizontal flip", "vertical flip", "rotation up to 180°", "small rotation and shift"]
@@ -31,9 +32,16 @@ def test_exercise2_where_to_augment():
 
 def test_exercise3_rebuild_standard_augmentation():
     image, reference = _image(), data.standard_augmentation(INFO)
-    solution = data.train_transforms(INFO, rotation=10, scale=(0.9, 1.1), translate=0.08, color_jitter=0.3)
-    assert ex.check("standard augmentation rebuilt", augment.same_output(solution, reference, image), True)
-    with_flip = data.train_transforms(INFO, rotation=10, scale=(0.9, 1.1), translate=0.08, color_jitter=0.3,
-                                      hflip_prob=0.5)
+    solution = data.train_transforms(
+        INFO, rotation=10, scale=(0.9, 1.1), translate=0.08, color_jitter=0.3
+    )
+    assert ex.check(
+        "standard augmentation rebuilt", augmentation.same_output(solution, reference, image), True
+    )
+    with_flip = data.train_transforms(
+        INFO, rotation=10, scale=(0.9, 1.1), translate=0.08, color_jitter=0.3, hflip_prob=0.5
+    )
     for wrong in (None, with_flip, data.train_transforms(INFO, rotation=10)):
-        assert not ex.check("standard augmentation rebuilt", augment.same_output(wrong, reference, image), True)
+        assert not ex.check(
+            "standard augmentation rebuilt", augmentation.same_output(wrong, reference, image), True
+        )

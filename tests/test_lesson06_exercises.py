@@ -16,16 +16,29 @@ def test_exercise2_l2sp_by_hand():
     torch.manual_seed(0)
     model = models.replace_head(models.SmallResNet(86, widths=(4, 8, 8, 8)), 10, seed=1)
     l2sp = regularization.L2SP(model, alpha=0.5)
-    start = {name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("fc.")}
+    start = {
+        name: p.detach().clone()
+        for name, p in model.named_parameters()
+        if not name.startswith("fc.")
+    }
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(1.01)
     expected = l2sp(model).item()
-    solution = 0.5 / 2 * sum((p - start[name]).pow(2).sum() for name, p in model.named_parameters()
-                             if name in start)
+    solution = (
+        0.5
+        / 2
+        * sum(
+            (p - start[name]).pow(2).sum() for name, p in model.named_parameters() if name in start
+        )
+    )
     assert ex.check_close(float(torch.as_tensor(solution).detach()), expected, rel=1e-4)
-    no_half = 0.5 * sum((p - start[name]).pow(2).sum() for name, p in model.named_parameters() if name in start)
-    with_head = 0.5 / 2 * sum((p - start.get(name, 0)).pow(2).sum() for name, p in model.named_parameters())
+    no_half = 0.5 * sum(
+        (p - start[name]).pow(2).sum() for name, p in model.named_parameters() if name in start
+    )
+    with_head = (
+        0.5 / 2 * sum((p - start.get(name, 0)).pow(2).sum() for name, p in model.named_parameters())
+    )
     assert not ex.check_close(float(no_half.detach()), expected, rel=1e-4)
     assert not ex.check_close(float(with_head.detach()), expected, rel=1e-4)
     assert not ex.check_close(float("nan"), expected, rel=1e-4)  # the notebook's placeholder

@@ -7,11 +7,17 @@ from PIL import Image
 from ftkit import exercises, folders
 
 
-@pytest.mark.parametrize("answer, ok", [("validation", True), ("Validation ", True),
-                                        ("test", False), ("train", False), (None, False)])
+@pytest.mark.parametrize(
+    "answer, ok",
+    [("validation", True), ("Validation ", True), ("test", False), ("train", False), (None, False)],
+)
 def test_exercise_1_split_for_tuning(answer, ok):
-    assert exercises.check_choice(answer, "validation", ["train", "validation", "test"],
-                                  name="split for tuning") is ok
+    assert (
+        exercises.check_choice(
+            answer, "validation", ["train", "validation", "test"], name="split for tuning"
+        )
+        is ok
+    )
 
 
 def folder_classes(root):
@@ -27,7 +33,8 @@ def make_exercise_folder(ex_root):
         (ex_root / name).mkdir(parents=True, exist_ok=True)
         for i in range(count):
             Image.new("RGB", (32, 32), (30 * i, 100, 200 if name == "cat" else 20)).save(
-                ex_root / name / f"{i}.png")
+                ex_root / name / f"{i}.png"
+            )
     (ex_root / "cat" / "broken.jpg").write_bytes(b"\x00" * 10)
 
 

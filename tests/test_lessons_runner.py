@@ -11,8 +11,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from ftkit import lessons
-from ftkit.lessons import LessonResult
+from ftkit.tools import lesson_runner
+from ftkit.tools.lesson_runner import LessonResult
 
 MIB = 2**20
 
@@ -63,22 +63,22 @@ def lessons_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def results(lessons_dir: Path) -> dict[str, LessonResult]:
     """Each lesson run once, in its own fresh kernel (the raising one with write=True)."""
     runs = {}
-    for path in lessons.list_lessons(lessons_dir):
+    for path in lesson_runner.list_lessons(lessons_dir):
         write = path.stem == "01_raising"
-        runs[path.stem] = lessons.run_lesson(path, timeout=120, write=write)
+        runs[path.stem] = lesson_runner.run_lesson(path, timeout=120, write=write)
     return runs
 
 
 def cli(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    lessons.add_arguments(parser)
-    return lessons.run_cli(parser.parse_args(argv))
+    lesson_runner.add_arguments(parser)
+    return lesson_runner.run_cli(parser.parse_args(argv))
 
 
 def test_list_lessons_keeps_numbered_notebooks_in_order(tmp_path: Path) -> None:
     for name in ["01_b.ipynb", "00_a.ipynb", "notes.ipynb", "2_x.ipynb", "00_a.py", "10_z.ipynb"]:
         (tmp_path / name).write_text("{}")
-    assert [p.name for p in lessons.list_lessons(tmp_path)] == [
+    assert [p.name for p in lesson_runner.list_lessons(tmp_path)] == [
         "00_a.ipynb",
         "01_b.ipynb",
         "10_z.ipynb",
@@ -87,38 +87,38 @@ def test_list_lessons_keeps_numbered_notebooks_in_order(tmp_path: Path) -> None:
 
 def test_select_lessons_by_number_stem_or_file_name() -> None:
     paths = [Path("00_welcome.ipynb"), Path("01_freezing.ipynb"), Path("10_more.ipynb")]
-    assert lessons.select_lessons(paths, []) == paths
-    assert lessons.select_lessons(paths, ["00"]) == paths[:1]
-    assert lessons.select_lessons(paths, ["01_freezing", "00_welcome.ipynb"]) == [
+    assert lesson_runner.select_lessons(paths, []) == paths
+    assert lesson_runner.select_lessons(paths, ["00"]) == paths[:1]
+    assert lesson_runner.select_lessons(paths, ["01_freezing", "00_welcome.ipynb"]) == [
         paths[1],
         paths[0],
     ]
-    assert lessons.select_lessons(paths, ["10", "10"]) == paths[2:]  # no lesson twice
-    assert lessons.select_lessons(paths, ["lessons/10_more.ipynb"]) == paths[2:]
+    assert lesson_runner.select_lessons(paths, ["10", "10"]) == paths[2:]  # no lesson twice
+    assert lesson_runner.select_lessons(paths, ["lessons/10_more.ipynb"]) == paths[2:]
 
 
 def test_select_lessons_rejects_unknown_names() -> None:
     paths = [Path("00_welcome.ipynb")]
     with pytest.raises(ValueError, match="'07'"):
-        lessons.select_lessons(paths, ["07"])
+        lesson_runner.select_lessons(paths, ["07"])
     with pytest.raises(ValueError):
-        lessons.select_lessons(paths, ["00_wel"])  # a prefix of a name is not a lesson
+        lesson_runner.select_lessons(paths, ["00_wel"])  # a prefix of a name is not a lesson
     with pytest.raises(ValueError):
-        lessons.select_lessons(paths, ["0"])
+        lesson_runner.select_lessons(paths, ["0"])
 
 
 def test_default_lessons_dir_prefers_the_working_directory(tmp_path: Path) -> None:
     (tmp_path / "lessons").mkdir()
-    assert lessons.default_lessons_dir(tmp_path) == tmp_path / "lessons"
+    assert lesson_runner.default_lessons_dir(tmp_path) == tmp_path / "lessons"
 
 
 def test_default_lessons_dir_falls_back_to_the_repository(tmp_path: Path) -> None:
-    repo_lessons = Path(lessons.__file__).resolve().parent.parent / "lessons"
+    repo_lessons = Path(lesson_runner.__file__).resolve().parents[2] / "lessons"
     if repo_lessons.is_dir():
-        assert lessons.default_lessons_dir(tmp_path) == repo_lessons
+        assert lesson_runner.default_lessons_dir(tmp_path) == repo_lessons
     else:
         with pytest.raises(FileNotFoundError, match="--lessons-dir"):
-            lessons.default_lessons_dir(tmp_path)
+            lesson_runner.default_lessons_dir(tmp_path)
 
 
 def test_passing_lesson_runs_in_its_folder(results: dict, lessons_dir: Path) -> None:
@@ -159,7 +159,7 @@ def test_peak_memory_counts_child_processes(results: dict) -> None:
 
 def test_write_saves_the_executed_notebook_in_place(tmp_path: Path) -> None:
     path = write_lesson(tmp_path, "00_written", ["print('hello')", "6 * 7"])
-    result = lessons.run_lesson(path, timeout=120, write=True)
+    result = lesson_runner.run_lesson(path, timeout=120, write=True)
     assert result.passed, result.error
     nb = nbformat.read(path, as_version=4)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
@@ -171,20 +171,20 @@ def test_write_saves_the_executed_notebook_in_place(tmp_path: Path) -> None:
 
 def test_check_budget_flags_slow_or_large_lessons() -> None:
     ok = LessonResult("00_a", True, 10.0, 500.0)
-    assert lessons.check_budget(ok, seconds=120, memory_mb=2048) == ok
-    slow = lessons.check_budget(ok, seconds=5, memory_mb=2048)
+    assert lesson_runner.check_budget(ok, seconds=120, memory_mb=2048) == ok
+    slow = lesson_runner.check_budget(ok, seconds=5, memory_mb=2048)
     assert not slow.passed and slow.error == "over budget: 10 s > 5 s"
-    large = lessons.check_budget(ok, seconds=120, memory_mb=100)
+    large = lesson_runner.check_budget(ok, seconds=120, memory_mb=100)
     assert not large.passed and "500 MB > 100 MB" in large.error
     failed = LessonResult("00_a", False, 10.0, 500.0, "cell 3: KeyError: 'x'")
-    both = lessons.check_budget(failed, seconds=5, memory_mb=2048)
+    both = lesson_runner.check_budget(failed, seconds=5, memory_mb=2048)
     assert both.error == "cell 3: KeyError: 'x'; over budget: 10 s > 5 s"
     unmeasured = LessonResult("00_a", True, 1.0, math.nan)
-    assert lessons.check_budget(unmeasured, seconds=120, memory_mb=1).passed
+    assert lesson_runner.check_budget(unmeasured, seconds=120, memory_mb=1).passed
 
 
 def test_format_results_is_one_row_per_lesson() -> None:
-    table = lessons.format_results(
+    table = lesson_runner.format_results(
         [LessonResult("00_a", True, 12.34, 345.6), LessonResult("01_b", False, 1.0, 50, "boom")]
     ).splitlines()
     assert table[0].split() == ["lesson", "result", "seconds", "peak", "MB", "error"]
@@ -197,14 +197,18 @@ def test_readme_table_uses_titles_summaries_and_measured_numbers(lessons_dir: Pa
     nb = json.loads(path.read_text())
     nb["metadata"]["ftkit"] = {"teaches": "what fine-tuning is"}
     path.write_text(json.dumps(nb))
-    table = lessons.readme_table(
+    table = lesson_runner.readme_table(
         [LessonResult("00_passing", True, 41.6, 812.3), LessonResult("01_raising", False, 3, 60)],
         lessons_dir,
     ).splitlines()
-    assert table[:2] == ["| # | Lesson | What it teaches | Run time (CPU) | Peak memory |",
-                         "|---|---|---|---|---|"]
-    assert table[2] == ("| 00 | [Lesson 00_passing](lessons/00_passing.ipynb) | what fine-tuning is "
-                        "| 42 s | 812 MB |")
+    assert table[:2] == [
+        "| # | Lesson | What it teaches | Run time (CPU) | Peak memory |",
+        "|---|---|---|---|---|",
+    ]
+    assert table[2] == (
+        "| 00 | [Lesson 00_passing](lessons/00_passing.ipynb) | what fine-tuning is "
+        "| 42 s | 812 MB |"
+    )
     assert table[3] == "| 01 | [Lesson 01_raising](lessons/01_raising.ipynb) |  | fails | 60 MB |"
 
 

@@ -23,15 +23,22 @@ def test_restores_weights_and_batch_norm_buffers():
 
 def test_restores_a_passed_optimizer_state():
     model = tiny_resnet()
-    opt = torch.optim.SGD([{"params": model.fc.parameters(), "lr": 0.1},
-                           {"params": model.layer4.parameters(), "lr": 0.01}], momentum=0.9)
+    opt = torch.optim.SGD(
+        [
+            {"params": model.fc.parameters(), "lr": 0.1},
+            {"params": model.layer4.parameters(), "lr": 0.01},
+        ],
+        momentum=0.9,
+    )
     train_loader, _ = image_loaders()
     x, y = next(iter(train_loader))
     nn.functional.cross_entropy(model(x), y).backward()
     opt.step()  # momentum buffers now exist
     opt_before, model_before = opt.state_dict(), state(model)
-    opt_before = {"param_groups": [dict(g) for g in opt_before["param_groups"]],
-                  "state": {k: {n: t.clone() for n, t in v.items()} for k, v in opt_before["state"].items()}}
+    opt_before = {
+        "param_groups": [dict(g) for g in opt_before["param_groups"]],
+        "state": {k: {n: t.clone() for n, t in v.items()} for k, v in opt_before["state"].items()},
+    }
     result = lr_range_test(model, train_loader, optimizer=opt, num_steps=15, end_lr=1.0)
     after = opt.state_dict()
     assert after["param_groups"] == opt_before["param_groups"]

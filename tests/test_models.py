@@ -12,7 +12,18 @@ from ftkit import models
 def test_embedded_backbone_has_torchvision_resnet_anatomy():
     model, info = models.load_backbone("embedded")
     names = [n for n, _ in model.named_children()]
-    assert names == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+    assert names == [
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
+    ]
     assert info.image_size == 32 and len(info.mean) == 3
     assert model.fc.out_features == len(info.source_classes) == 86
     assert 200_000 < models.count_parameters(model) < 1_000_000
@@ -36,7 +47,9 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
     data = bytearray(src.read_bytes())
     data[-100] ^= 0xFF
     bad.write_bytes(bytes(data))
-    (tmp_path / (bad.name + ".sha256")).write_text((src.parent / (src.name + ".sha256")).read_text())
+    (tmp_path / (bad.name + ".sha256")).write_text(
+        (src.parent / (src.name + ".sha256")).read_text()
+    )
     with pytest.raises(models.ChecksumError, match="corrupt or was replaced"):
         models.load_checkpoint(bad)
 
@@ -90,7 +103,9 @@ def test_layer_groups_cover_resnet_and_mobilenet():
     mobile = torchvision.models.mobilenet_v3_small(weights=None)
     mgroups = models.layer_groups(mobile)
     assert next(iter(mgroups)) == "stem" and list(mgroups)[-1] == "head" and len(mgroups) == 6
-    assert {id(p) for g in mgroups.values() for p in g.parameters()} == {id(p) for p in mobile.parameters()}
+    assert {id(p) for g in mgroups.values() for p in g.parameters()} == {
+        id(p) for p in mobile.parameters()
+    }
     with pytest.raises(TypeError, match="OrderedDict"):
         models.layer_groups(torch.nn.Linear(3, 3))
 

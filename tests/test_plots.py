@@ -17,9 +17,30 @@ from torchvision.transforms import v2
 from ftkit import plots
 
 RECORDS = [
-    {"epoch": 1, "train_loss": 2.0, "train_acc": 0.3, "val_loss": 2.2, "val_acc": 0.25, "lr": {"head": 0.1}},
-    {"epoch": 2, "train_loss": 1.0, "train_acc": 0.6, "val_loss": 1.4, "val_acc": 0.5, "lr": {"head": 0.1}},
-    {"epoch": 3, "train_loss": 0.5, "train_acc": 0.8, "val_loss": 1.1, "val_acc": 0.6, "lr": {"head": 0.01}},
+    {
+        "epoch": 1,
+        "train_loss": 2.0,
+        "train_acc": 0.3,
+        "val_loss": 2.2,
+        "val_acc": 0.25,
+        "lr": {"head": 0.1},
+    },
+    {
+        "epoch": 2,
+        "train_loss": 1.0,
+        "train_acc": 0.6,
+        "val_loss": 1.4,
+        "val_acc": 0.5,
+        "lr": {"head": 0.1},
+    },
+    {
+        "epoch": 3,
+        "train_loss": 0.5,
+        "train_acc": 0.8,
+        "val_loss": 1.1,
+        "val_acc": 0.6,
+        "lr": {"head": 0.01},
+    },
 ]
 
 
@@ -39,7 +60,11 @@ def test_learning_curves_plot_the_records():
 
 def test_learning_curves_accept_history_objects_dicts_of_lists_and_an_axis():
     history = SimpleNamespace(as_records=lambda: RECORDS)
-    assert list(plots.learning_curves(history).axes[0].get_lines()[0].get_ydata()) == [2.0, 1.0, 0.5]
+    assert list(plots.learning_curves(history).axes[0].get_lines()[0].get_ydata()) == [
+        2.0,
+        1.0,
+        0.5,
+    ]
     probe_history = {"epoch": [1, 2], "train_loss": [0.9, 0.4], "train_acc": [0.5, 0.9]}
     fig = Figure()
     ax = fig.add_subplot()
@@ -51,7 +76,9 @@ def test_learning_curves_accept_history_objects_dicts_of_lists_and_an_axis():
 def test_lr_finder_plot_marks_each_suggestion():
     lrs = np.logspace(-5, 0, 20)
     losses = np.linspace(3, 1, 20)
-    result = SimpleNamespace(lrs=lrs, losses=losses, suggestions={"steepest": lrs[5], "valley": lrs[12]})
+    result = SimpleNamespace(
+        lrs=lrs, losses=losses, suggestions={"steepest": lrs[5], "valley": lrs[12]}
+    )
     ax = plots.lr_finder_plot(result).axes[0]
     curve, *markers = ax.get_lines()
     assert ax.get_xscale() == "log"
@@ -70,7 +97,9 @@ def test_image_grid_uint8_and_denormalised_floats():
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
     normalised = v2.Normalize(mean, std)(images.float() / 255)
     again = images_of(plots.image_grid(normalised, mean=mean, std=std))
-    np.testing.assert_allclose(again[2].get_array(), images[2].permute(1, 2, 0).numpy() / 255, atol=1e-6)
+    np.testing.assert_allclose(
+        again[2].get_array(), images[2].permute(1, 2, 0).numpy() / 255, atol=1e-6
+    )
 
 
 def test_augmentation_grid_is_seeded_and_leaves_the_rng_alone():
@@ -101,10 +130,26 @@ def comparison_records():
     records = []
     for seed, noise in enumerate([-0.02, 0.0, 0.02]):
         for k, base in [(1, 0.4), (5, 0.6), (10, 0.7)]:
-            records.append({"target": "digits", "method": "probe", "k": k, "seed": seed,
-                            "accuracy": base + noise, "seconds": 1.0})
-            records.append({"target": "digits", "method": "finetune", "k": k, "seed": seed,
-                            "accuracy": base + 0.1 + 2 * noise, "seconds": 5.0})
+            records.append(
+                {
+                    "target": "digits",
+                    "method": "probe",
+                    "k": k,
+                    "seed": seed,
+                    "accuracy": base + noise,
+                    "seconds": 1.0,
+                }
+            )
+            records.append(
+                {
+                    "target": "digits",
+                    "method": "finetune",
+                    "k": k,
+                    "seed": seed,
+                    "accuracy": base + 0.1 + 2 * noise,
+                    "seconds": 5.0,
+                }
+            )
     return records
 
 

@@ -2,16 +2,20 @@ import json
 
 import torch
 
-from ftkit import glyphs, models
-from ftkit.pretrain import PretrainConfig, pretrain
+from ftkit import models
+from ftkit.source import glyphs
+from ftkit.source.pretrain import PretrainConfig, pretrain
 
 
 def test_short_pretraining_learns_and_writes_a_verifiable_checkpoint(tmp_path):
     """A shortened run of the real recipe: it must learn well above chance (1/86)."""
-    cfg = PretrainConfig(steps=300, batch_size=64, warmup_steps=30, lr=0.05, label_smoothing=0.0,
-                         val_per_class=5)
+    cfg = PretrainConfig(
+        steps=300, batch_size=64, warmup_steps=30, lr=0.05, label_smoothing=0.0, val_per_class=5
+    )
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as `ftkit pretrain` runs by default: the numbers below are 1-thread ones
+    torch.set_num_threads(
+        1
+    )  # as `ftkit pretrain` runs by default: the numbers below are 1-thread ones
     try:
         card = pretrain(cfg, tmp_path, progress=False)
     finally:

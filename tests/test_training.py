@@ -24,6 +24,7 @@ GROUPS = ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
 
 # --- param groups ----------------------------------------------------------------------------
 
+
 def assert_each_trainable_once(model, groups):
     ids = [id(p) for g in groups for p in g["params"]]
     assert len(ids) == len(set(ids))
@@ -42,8 +43,12 @@ def test_param_groups_cover_every_trainable_parameter_once(make, weight_decay):
     assert not any(n.split("/")[0] in frozen for n in names)
     if weight_decay:
         assert all((g["weight_decay"] == 0) == g["name"].endswith("/no_decay") for g in groups)
-        assert all(p.ndim == 1 for g in groups if g["name"].endswith("/no_decay") for p in g["params"])
-        assert all(p.ndim > 1 for g in groups if not g["name"].endswith("/no_decay") for p in g["params"])
+        assert all(
+            p.ndim == 1 for g in groups if g["name"].endswith("/no_decay") for p in g["params"]
+        )
+        assert all(
+            p.ndim > 1 for g in groups if not g["name"].endswith("/no_decay") for p in g["params"]
+        )
     else:
         assert names == list(models.layer_groups(model))[2:]
 
@@ -76,7 +81,7 @@ def test_discriminative_lrs_are_geometric_from_the_head_down():
     assert list(lrs) == GROUPS
     assert lrs["head"] == 1e-2
     assert lrs["layer4"] == pytest.approx(1e-2 / 2.6)
-    assert lrs["stem"] == pytest.approx(1e-2 / 2.6 ** 5)
+    assert lrs["stem"] == pytest.approx(1e-2 / 2.6**5)
 
 
 def test_discriminative_lrs_land_in_the_optimizer_groups():
@@ -89,6 +94,7 @@ def test_discriminative_lrs_land_in_the_optimizer_groups():
 
 
 # --- schedules -------------------------------------------------------------------------------
+
 
 def test_warmup_starts_small_and_reaches_base_lr():
     f = lr_factor("constant", 100, warmup_steps=10)
@@ -129,15 +135,23 @@ def test_scheduler_scales_every_group():
 
 def test_fit_records_scheduled_lr_per_epoch():
     x, y = blobs()
-    history = training.fit(mlp(), loader(x, y, batch_size=30), epochs=4, lr=0.1, schedule="cosine",
-                           warmup_epochs=1)
+    history = training.fit(
+        mlp(), loader(x, y, batch_size=30), epochs=4, lr=0.1, schedule="cosine", warmup_epochs=1
+    )
     # 4 batches/epoch: after epoch 1 the warm-up is done; cosine then ends at 0
     assert [h["model"] for h in history.lr] == pytest.approx(
-        [0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 3)), 0.1 * 0.5 * (1 + math.cos(2 * math.pi / 3)), 0.0],
-        abs=1e-9)
+        [
+            0.1,
+            0.1 * 0.5 * (1 + math.cos(math.pi / 3)),
+            0.1 * 0.5 * (1 + math.cos(2 * math.pi / 3)),
+            0.0,
+        ],
+        abs=1e-9,
+    )
 
 
 # --- fit -------------------------------------------------------------------------------------
+
 
 def test_fit_learns_a_separable_problem():
     x, y = blobs()
@@ -181,8 +195,15 @@ def test_early_stopping_on_val_loss_and_needs_a_val_loader():
     x, y = blobs()
     with pytest.raises(ValueError, match="val_loader"):
         training.fit(mlp(), loader(x, y), epochs=1, early_stopping=2)
-    history = training.fit(mlp(), loader(x, y), loader(x, (y + 1) % 3), epochs=10, lr=0.05,
-                           early_stopping=1, monitor="val_loss")
+    history = training.fit(
+        mlp(),
+        loader(x, y),
+        loader(x, (y + 1) % 3),
+        epochs=10,
+        lr=0.05,
+        early_stopping=1,
+        monitor="val_loss",
+    )
     assert history.stopped_early
     assert history.val_loss[history.best_epoch - 1] == history.best("val_loss")
 
@@ -191,7 +212,9 @@ def test_divergence_raises_names_the_lr_and_keeps_finite_weights():
     model = tiny_resnet()
     start = state(model)
     train_loader, _ = image_loaders()
-    with pytest.raises(training.DivergenceError, match=r"learning rate.*head=1e\+03.*10x smaller") as err:
+    with pytest.raises(
+        training.DivergenceError, match=r"learning rate.*head=1e\+03.*10x smaller"
+    ) as err:
         training.fit(model, train_loader, epochs=3, lr=1e3)
     assert isinstance(err.value, RuntimeError)
     assert all(torch.isfinite(v.float()).all() for v in model.state_dict().values())
@@ -202,7 +225,9 @@ def test_divergence_stop_returns_history_and_keeps_learned_epochs():
     x, y = blobs()
     model = mlp()
     # a custom limit far below the real loss stands in for an explosion, from epoch 1 on
-    history = training.fit(model, loader(x, y), epochs=3, lr=0.05, max_loss=1e-3, on_divergence="stop")
+    history = training.fit(
+        model, loader(x, y), epochs=3, lr=0.05, max_loss=1e-3, on_divergence="stop"
+    )
     assert history.diverged and len(history) == 0
     model = mlp()
     history = training.fit(model, loader(x, y), epochs=1, lr=0.05)
@@ -218,7 +243,9 @@ def test_clip_grad_norm_bounds_the_step():
         model = mlp()
         start = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
         training.fit(model, loader(x, y, batch_size=15), epochs=1, lr=1.0, clip_grad_norm=clip)
-        changes.append((torch.cat([p.detach().flatten() for p in model.parameters()]) - start).norm())
+        changes.append(
+            (torch.cat([p.detach().flatten() for p in model.parameters()]) - start).norm()
+        )
     # one Nesterov SGD step moves by lr * (1 + momentum) * ||g|| at most
     assert changes[1] <= 1.9e-3 + 1e-6 < changes[0]
 
@@ -241,6 +268,7 @@ def test_evaluate_matches_a_manual_count_and_restores_modes():
 
 # --- recipes -------------------------------------------------------------------------------
 
+
 def test_gradual_unfreeze_adds_one_group_per_stage():
     model = tiny_resnet()
     train_loader, val_loader = image_loaders()
@@ -248,19 +276,25 @@ def test_gradual_unfreeze_adds_one_group_per_stage():
     original = training.fit
 
     def spy(model, *args, **kwargs):
-        seen.append([n for n, g in models.layer_groups(model).items()
-                     if all(p.requires_grad for p in g.parameters())])
+        seen.append(
+            [
+                n
+                for n, g in models.layer_groups(model).items()
+                if all(p.requires_grad for p in g.parameters())
+            ]
+        )
         return original(model, *args, **kwargs)
 
     training.fit = spy
     try:
-        history = training.gradual_unfreeze(model, train_loader, val_loader, epochs_per_stage=1,
-                                            lr=0.01, stages=4)
+        history = training.gradual_unfreeze(
+            model, train_loader, val_loader, epochs_per_stage=1, lr=0.01, stages=4
+        )
     finally:
         training.fit = original
-    assert seen == [GROUPS[-1 - s:] for s in range(4)]
+    assert seen == [GROUPS[-1 - s :] for s in range(4)]
     assert history.stage == [0, 1, 2, 3] and history.epoch == [1, 2, 3, 4]
-    assert [sorted(h) for h in history.lr] == [sorted(GROUPS[-1 - s:]) for s in range(4)]
+    assert [sorted(h) for h in history.lr] == [sorted(GROUPS[-1 - s :]) for s in range(4)]
     assert history.best_epoch == 1 + history.val_acc.index(history.best("val_acc"))
 
 
@@ -277,8 +311,15 @@ def test_lp_ft_probe_phase_leaves_backbone_unchanged():
 
     training.fit = spy
     try:
-        history = training.lp_ft(model, train_loader, val_loader, probe_epochs=2, probe_lr=0.05,
-                                 finetune_epochs=1, finetune_lr=0.01)
+        history = training.lp_ft(
+            model,
+            train_loader,
+            val_loader,
+            probe_epochs=2,
+            probe_lr=0.05,
+            finetune_epochs=1,
+            finetune_lr=0.01,
+        )
     finally:
         training.fit = original
     after_probe = snapshots[1]
@@ -294,11 +335,26 @@ def test_lp_ft_probe_phase_leaves_backbone_unchanged():
 def test_history_helpers():
     h = History()
     for i, (loss, acc) in enumerate([(1.0, 0.5), (0.5, 0.8), (0.7, 0.7)], start=1):
-        h.append(epoch=i, train_loss=loss, train_acc=acc, val_loss=loss, val_acc=acc,
-                 lr={"head": 0.1}, seconds=1.0)
+        h.append(
+            epoch=i,
+            train_loss=loss,
+            train_acc=acc,
+            val_loss=loss,
+            val_acc=acc,
+            lr={"head": 0.1},
+            seconds=1.0,
+        )
     assert h.best("val_acc") == 0.8 and h.best("val_loss") == 0.5 and h.last("val_acc") == 0.7
-    assert h.as_records()[1] == {"epoch": 2, "stage": 0, "train_loss": 0.5, "train_acc": 0.8,
-                                 "val_loss": 0.5, "val_acc": 0.8, "seconds": 1.0, "lr": {"head": 0.1}}
+    assert h.as_records()[1] == {
+        "epoch": 2,
+        "stage": 0,
+        "train_loss": 0.5,
+        "train_acc": 0.8,
+        "val_loss": 0.5,
+        "val_acc": 0.8,
+        "seconds": 1.0,
+        "lr": {"head": 0.1},
+    }
     both = concat_histories([h, h])
     assert both.epoch == list(range(1, 7)) and both.stage == [0, 0, 0, 1, 1, 1]
     assert both.best_epoch == 2

@@ -11,27 +11,28 @@ import torch
 from matplotlib.figure import Figure
 from train_fixtures import image_loaders, tiny_resnet
 
-from ftkit import models, training, unfreezing
+from ftkit import models, training
 from ftkit.history import History
+from ftkit.studies import unfreezing_shift
 
 NAMES = ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
 
 
 def test_trainable_at_is_the_top_stage_plus_one_groups():
-    assert unfreezing.trainable_at(NAMES, 0) == ["head"]
-    assert unfreezing.trainable_at(NAMES, 2) == ["layer3", "layer4", "head"]
-    assert unfreezing.trainable_at(NAMES, 5) == NAMES
+    assert unfreezing_shift.trainable_at(NAMES, 0) == ["head"]
+    assert unfreezing_shift.trainable_at(NAMES, 2) == ["layer3", "layer4", "head"]
+    assert unfreezing_shift.trainable_at(NAMES, 5) == NAMES
     with pytest.raises(ValueError):
-        unfreezing.trainable_at(NAMES, 6)
+        unfreezing_shift.trainable_at(NAMES, 6)
 
 
 def test_schedule_matrix_rows_are_groups_columns_epochs():
-    m = unfreezing.schedule_matrix(NAMES, 3)
+    m = unfreezing_shift.schedule_matrix(NAMES, 3)
     assert m.shape == (6, 18) and m.dtype == bool
     assert m[-1].all()  # the head always trains
     assert not m[0, :15].any() and m[0, 15:].all()  # the stem only in the last stage
     assert list(m.sum(axis=0)[::3]) == [1, 2, 3, 4, 5, 6]
-    assert unfreezing.schedule_matrix(NAMES, 1, stages=2).shape == (6, 2)
+    assert unfreezing_shift.schedule_matrix(NAMES, 1, stages=2).shape == (6, 2)
 
 
 def test_hand_written_loop_equals_gradual_unfreeze():
@@ -41,7 +42,7 @@ def test_hand_written_loop_equals_gradual_unfreeze():
     groups = models.layer_groups(by_hand)
     names = list(groups)
     for stage in range(len(names)):
-        trainable = names[len(names) - 1 - stage:]
+        trainable = names[len(names) - 1 - stage :]
         for name, module in groups.items():
             for p in module.parameters():
                 p.requires_grad = name in trainable
@@ -61,27 +62,37 @@ def _history(values):
 
 
 def test_unfreezing_view_marks_the_epoch_and_its_stage():
-    histories = {"all at once": _history(np.linspace(0.2, 0.9, 15)),
-                 "gradual": _history(np.linspace(0.1, 0.95, 18))}
-    fig = unfreezing.unfreezing_view(histories, NAMES, epoch=7, epochs_per_stage=3)
+    histories = {
+        "all at once": _history(np.linspace(0.2, 0.9, 15)),
+        "gradual": _history(np.linspace(0.1, 0.95, 18)),
+    }
+    fig = unfreezing_shift.unfreezing_view(histories, NAMES, epoch=7, epochs_per_stage=3)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     left, right = fig.axes
     assert "stage 2" in left.get_title() and "layer3, layer4, head" in left.get_title()
     solid = [line for line in right.get_lines() if line.get_label() in histories]
     assert [len(line.get_xdata()) for line in solid] == [7, 7]  # drawn up to the epoch
-    late = unfreezing.unfreezing_view(histories, NAMES, epoch=99, epochs_per_stage=3)
+    late = unfreezing_shift.unfreezing_view(histories, NAMES, epoch=99, epochs_per_stage=3)
     assert "epoch 18, stage 5" in late.axes[0].get_title()  # clipped to the schedule
 
 
 def test_mean_of_and_recipe_bars():
-    records = [{"test": t, "recipe": r, "seed": s, "accuracy": a}
-               for t, r, s, a in [("ID", "FT", 0, 0.9), ("ID", "FT", 1, 0.8),
-                                  ("ID", "LP-FT", 0, 0.95), ("OOD", "FT", 0, 0.3),
-                                  ("OOD", "LP-FT", 0, 0.4)]]
-    assert unfreezing.mean_of(records, "accuracy", test="ID", recipe="FT") == pytest.approx(0.85)
+    records = [
+        {"test": t, "recipe": r, "seed": s, "accuracy": a}
+        for t, r, s, a in [
+            ("ID", "FT", 0, 0.9),
+            ("ID", "FT", 1, 0.8),
+            ("ID", "LP-FT", 0, 0.95),
+            ("OOD", "FT", 0, 0.3),
+            ("OOD", "LP-FT", 0, 0.4),
+        ]
+    ]
+    assert unfreezing_shift.mean_of(records, "accuracy", test="ID", recipe="FT") == pytest.approx(
+        0.85
+    )
     with pytest.raises(ValueError, match="no records"):
-        unfreezing.mean_of(records, "accuracy", recipe="nope")
-    fig = unfreezing.recipe_bars(records, x="test", y="accuracy", hue="recipe")
+        unfreezing_shift.mean_of(records, "accuracy", recipe="nope")
+    fig = unfreezing_shift.recipe_bars(records, x="test", y="accuracy", hue="recipe")
     bars = [p for p in fig.axes[0].patches]
     assert len(bars) == 4
     assert sorted(round(b.get_height(), 3) for b in bars) == [0.3, 0.4, 0.85, 0.95]

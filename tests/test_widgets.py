@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from ftkit import plots, widgets
 from ftkit.models import BackboneInfo
+from ftkit.studies import augmentation, learning_rate
 
 INFO = BackboneInfo("tiny", 8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
@@ -40,26 +41,28 @@ def test_explorer_calls_fn_with_new_values_and_shows_its_figure():
 
 def test_augmentation_preview_is_a_pure_figure_function():
     image = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
-    still = widgets.augmentation_preview(image, INFO, n=3)
+    still = augmentation.augmentation_preview(image, INFO, n=3)
     shown = [ax.get_images()[0].get_array() for ax in still.axes if ax.get_images()]
     assert len(shown) == 4  # the original and 3 views
     assert all(np.allclose(s, shown[0], atol=1e-6) for s in shown)  # no augmentation: identical
-    flipped = widgets.augmentation_preview(image, INFO, hflip=True, n=6)
+    flipped = augmentation.augmentation_preview(image, INFO, hflip=True, n=6)
     views = [ax.get_images()[0].get_array() for ax in flipped.axes if ax.get_images()]
-    assert any(np.allclose(v, image.flip(-1).permute(1, 2, 0).numpy() / 255, atol=1e-6) for v in views)
+    assert any(
+        np.allclose(v, image.flip(-1).permute(1, 2, 0).numpy() / 255, atol=1e-6) for v in views
+    )
 
 
 def test_augmentation_explorer_redraws_with_slider_values(monkeypatch):
     seen = []
-    real = widgets.augmentation_preview
+    real = augmentation.augmentation_preview
 
     def spy(image, info, **values):
         seen.append(values)
         return real(image, info, **values)
 
-    monkeypatch.setattr(widgets, "augmentation_preview", spy)
+    monkeypatch.setattr(augmentation, "augmentation_preview", spy)
     image = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
-    w = widgets.augmentation_explorer(image, INFO, n=2)
+    w = augmentation.augmentation_explorer(image, INFO, n=2)
     widgets.control(w, "rotation").value = 30
     assert seen[-1]["rotation"] == 30 and seen[-1]["n"] == 2
     assert isinstance(w.result, Figure) and len(w.result.axes) == 3
@@ -67,9 +70,10 @@ def test_augmentation_explorer_redraws_with_slider_values(monkeypatch):
 
 def test_lr_explorer_marks_the_chosen_lr():
     lrs = np.logspace(-4, 0, 30)
-    result = SimpleNamespace(lrs=lrs, losses=np.linspace(2, 1, 30), suggestions={"valley": 1e-2},
-                             suggested_lr=1e-2)
-    w = widgets.lr_explorer(result)
+    result = SimpleNamespace(
+        lrs=lrs, losses=np.linspace(2, 1, 30), suggestions={"valley": 1e-2}, suggested_lr=1e-2
+    )
+    w = learning_rate.lr_explorer(result)
     slider = widgets.control(w, "lr")
     assert slider.value == pytest.approx(1e-2)
     slider.value = 1e-3

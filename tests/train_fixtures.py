@@ -26,8 +26,9 @@ def mlp_groups(model: nn.Sequential) -> OrderedDict[str, nn.Module]:
     return OrderedDict(body=model[0], head=model[2])
 
 
-def blobs(n_per_class: int = 40, num_classes: int = 3, dim: int = 8, seed: int = 0,
-          spread: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def blobs(
+    n_per_class: int = 40, num_classes: int = 3, dim: int = 8, seed: int = 0, spread: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Separable Gaussian blobs: class c is centred on 3 * e_c."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(num_classes).repeat_interleave(n_per_class)
@@ -36,8 +37,9 @@ def blobs(n_per_class: int = 40, num_classes: int = 3, dim: int = 8, seed: int =
     return x, y
 
 
-def images(n_per_class: int = 16, num_classes: int = 3, size: int = 8,
-           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def images(
+    n_per_class: int = 16, num_classes: int = 3, size: int = 8, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 3, size, size) images whose class sets which colour channel is bright."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(num_classes).repeat_interleave(n_per_class)
@@ -46,8 +48,9 @@ def images(n_per_class: int = 16, num_classes: int = 3, size: int = 8,
     return x, y
 
 
-def loader(x: torch.Tensor, y: torch.Tensor, batch_size: int = 16, shuffle: bool = True,
-           seed: int = 0) -> DataLoader:
+def loader(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int = 16, shuffle: bool = True, seed: int = 0
+) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=g)
 

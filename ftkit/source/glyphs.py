@@ -36,11 +36,22 @@ SOURCE_CHARS: tuple[str, ...] = tuple(
 )
 
 FONT_FILES: tuple[str, ...] = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
-    "DejaVuSans-BoldOblique.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
-    "DejaVuSansMono-Oblique.ttf", "DejaVuSansMono-BoldOblique.ttf", "DejaVuSerif.ttf",
-    "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
-    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSansMono-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf",
 )
 
 STYLES = ("source", "plain", "stripes")
@@ -80,6 +91,7 @@ def render_masks(chars: tuple[str, ...]) -> torch.Tensor:
 
 def _random_warp(n: int, g: torch.Generator, strength: float) -> torch.Tensor:
     """Affine maps (n, 2, 3) from output to input coordinates: rotation, scale, shear, shift."""
+
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(n, generator=g)
 
@@ -127,7 +139,9 @@ def _backgrounds(n: int, size: int, style: str, g: torch.Generator) -> torch.Ten
     kind = torch.rand(n, 1, 1, generator=g)
     gradient = (along + 1) / 2 * 0.6
     noise = F.interpolate(torch.rand(n, 1, 4, 4, generator=g), size=size, mode="bilinear")[:, 0]
-    weight = torch.where(kind < 0.5, torch.zeros_like(along), torch.where(kind < 0.8, gradient, noise * 0.5))
+    weight = torch.where(
+        kind < 0.5, torch.zeros_like(along), torch.where(kind < 0.8, gradient, noise * 0.5)
+    )
     return weight.unsqueeze(1)
 
 
@@ -164,7 +178,12 @@ def draw_glyphs(
 
 
 def glyph_batch(
-    chars: tuple[str, ...], n: int, g: torch.Generator, *, image_size: int = 32, style: str = "source"
+    chars: tuple[str, ...],
+    n: int,
+    g: torch.Generator,
+    *,
+    image_size: int = 32,
+    style: str = "source",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` random glyph images of ``chars`` and their labels (indices into ``chars``)."""
     masks = render_masks(chars)
@@ -174,7 +193,12 @@ def glyph_batch(
 
 
 def glyph_set(
-    chars: tuple[str, ...], per_class: int, seed: int, *, image_size: int = 32, style: str = "source"
+    chars: tuple[str, ...],
+    per_class: int,
+    seed: int,
+    *,
+    image_size: int = 32,
+    style: str = "source",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A balanced, reproducible set: ``per_class`` images of each char as uint8 (N, 3, S, S)."""
     g = torch.Generator().manual_seed(seed)

@@ -37,15 +37,24 @@ def sweep_preview(sweep: Sweep, *, value: float, knob: str = "L2-SP alpha") -> F
     changes = sweep[value]["weight_change"]
     top = max(max(r["weight_change"].values()) for r in sweep.values())
     ax_change.bar(list(changes), list(changes.values()), color="C1")
-    ax_change.set(xlabel="layer group", ylabel="||w - w0|| / ||w0||", ylim=(0, top * 1.1),
-                  title=f"{knob} = {value:g}")
+    ax_change.set(
+        xlabel="layer group",
+        ylabel="||w - w0|| / ||w0||",
+        ylim=(0, top * 1.1),
+        title=f"{knob} = {value:g}",
+    )
     return fig
 
 
 def sweep_explorer(sweep: Sweep, *, knob: str = "L2-SP alpha") -> widgets.interactive:
     """A slider over the swept values of ``knob``, redrawing ``sweep_preview``."""
     values = sorted(sweep)
-    slider = widgets.SelectionSlider(options=[(f"{v:g}", v) for v in values], value=values[0],
-                                     description=knob, continuous_update=False)
-    return ftwidgets.explorer(sweep_preview, sweep=widgets.fixed(sweep), value=slider,
-                              knob=widgets.fixed(knob))
+    slider = widgets.SelectionSlider(
+        options=[(f"{v:g}", v) for v in values],
+        value=values[0],
+        description=knob,
+        continuous_update=False,
+    )
+    return ftwidgets.explorer(
+        sweep_preview, sweep=widgets.fixed(sweep), value=slider, knob=widgets.fixed(knob)
+    )

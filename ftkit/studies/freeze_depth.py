@@ -27,8 +27,13 @@ def _new(ncols: int, width: float = 4.2, height: float = 3.2) -> tuple[Figure, l
     return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
 
 
-def _bars(ax: Axes, records: Sequence[Mapping[str, Any]], y: str, highlight: int | None,
-          scale: float = 1.0) -> None:
+def _bars(
+    ax: Axes,
+    records: Sequence[Mapping[str, Any]],
+    y: str,
+    highlight: int | None,
+    scale: float = 1.0,
+) -> None:
     """Mean ``y`` per ``n`` (± std over seeds), the ``highlight`` bar in red."""
     for xs, means, errs in summarize(records, x="n", y=y, hue="_all").values():
         colors = [HIGHLIGHT_COLOR if x == highlight else DIM_COLOR for x in xs]
@@ -36,8 +41,12 @@ def _bars(ax: Axes, records: Sequence[Mapping[str, Any]], y: str, highlight: int
         ax.set_xticks(xs)
 
 
-def freeze_sweep_plot(records: Sequence[Mapping[str, Any]], *, highlight: int | None = None,
-                      axes: Sequence[Axes] | None = None) -> Figure:
+def freeze_sweep_plot(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    highlight: int | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
     """Accuracy and training time against ``n``, the number of frozen layer groups.
 
     ``records``: dicts with ``n``, ``accuracy`` (0-1) and ``seconds``, one per run (seed);
@@ -73,8 +82,11 @@ def trainable_plot(rows: Sequence[Mapping[str, Any]], ax: Axes | None = None) ->
     return fig
 
 
-def freeze_preview(records: Sequence[Mapping[str, Any]],
-                   summaries: Mapping[int, Sequence[Mapping[str, Any]]], n: int) -> Figure:
+def freeze_preview(
+    records: Sequence[Mapping[str, Any]],
+    summaries: Mapping[int, Sequence[Mapping[str, Any]]],
+    n: int,
+) -> Figure:
     """The explorer's view for ``n`` frozen groups: which groups train, and where ``n`` sits
     in the precomputed sweep (accuracy and time, its bars in red)."""
     if n not in summaries:
@@ -87,14 +99,21 @@ def freeze_preview(records: Sequence[Mapping[str, Any]],
 
 # --- batch-norm statistics -----------------------------------------------------------------
 
+
 def bn_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every batch-norm ``running_mean`` and ``running_var``, by state-dict key."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()
-            if k.endswith(("running_mean", "running_var"))}
+    return {
+        k: v.detach().clone()
+        for k, v in model.state_dict().items()
+        if k.endswith(("running_mean", "running_var"))
+    }
 
 
-def bn_drift(model: nn.Module, reference: Mapping[str, torch.Tensor],
-             groups: Mapping[str, nn.Module] | None = None) -> dict[str, float]:
+def bn_drift(
+    model: nn.Module,
+    reference: Mapping[str, torch.Tensor],
+    groups: Mapping[str, nn.Module] | None = None,
+) -> dict[str, float]:
     """Per layer group, the relative L2 distance of the batch-norm running statistics (means
     and variances together) from ``reference`` (e.g. ``bn_buffers`` of the pretrained model).
 
@@ -116,4 +135,3 @@ def bn_drift(model: nn.Module, reference: Mapping[str, torch.Tensor],
         if ref > 0:
             drift[group] = (diff / ref) ** 0.5
     return drift
-

@@ -36,7 +36,9 @@ class Settings:
     stage_epochs: int = 3  # gradual unfreezing: epochs per newly unfrozen group
 
 
-def new_model(num_classes: int, *, pretrained: bool = True, seed: int = 0) -> tuple[nn.Module, BackboneInfo]:
+def new_model(
+    num_classes: int, *, pretrained: bool = True, seed: int = 0
+) -> tuple[nn.Module, BackboneInfo]:
     """The embedded backbone (pretrained or at random init) with a fresh, seeded head."""
     torch.manual_seed(seed)
     model, info = models.load_backbone("embedded", pretrained=pretrained)
@@ -45,11 +47,23 @@ def new_model(num_classes: int, *, pretrained: bool = True, seed: int = 0) -> tu
 
 def _loaders(splits: Splits, info: BackboneInfo, s: Settings, seed: int, augment: bool = False):
     transform = data.standard_augmentation(info) if augment else None
-    return data.make_loaders(splits, info, batch_size=s.batch_size, seed=seed, train_transform=transform)
+    return data.make_loaders(
+        splits, info, batch_size=s.batch_size, seed=seed, train_transform=transform
+    )
 
 
-def _finetune(splits: Splits, seed: int, s: Settings, *, pretrained: bool = True, lr: float | dict | None = None,
-              freeze: int = 0, augment: bool = False, forgetting: bool = False, **fit_kwargs) -> dict:
+def _finetune(
+    splits: Splits,
+    seed: int,
+    s: Settings,
+    *,
+    pretrained: bool = True,
+    lr: float | dict | None = None,
+    freeze: int = 0,
+    augment: bool = False,
+    forgetting: bool = False,
+    **fit_kwargs,
+) -> dict:
     torch.manual_seed(seed)  # a random-init backbone depends on it
     model, info = models.load_backbone("embedded", pretrained=pretrained)
     source_head = evaluation.keep_source_head(model) if forgetting else None
@@ -58,10 +72,20 @@ def _finetune(splits: Splits, seed: int, s: Settings, *, pretrained: bool = True
     if freeze:
         freezing.freeze_to(model, freeze)
     train_loader, val_loader, test_loader = _loaders(splits, info, s, seed, augment)
-    history = training.fit(model, train_loader, val_loader, epochs=s.epochs,
-                           lr=s.finetune_lr if lr is None else lr, schedule="cosine", seed=seed,
-                           **fit_kwargs)
-    result = {"accuracy": evaluation.accuracy(model, test_loader), "val_accuracy": history.val_acc[-1]}
+    history = training.fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=s.epochs,
+        lr=s.finetune_lr if lr is None else lr,
+        schedule="cosine",
+        seed=seed,
+        **fit_kwargs,
+    )
+    result = {
+        "accuracy": evaluation.accuracy(model, test_loader),
+        "val_accuracy": history.val_acc[-1],
+    }
     if source_head is not None:
         result["source_accuracy_after"] = evaluation.source_task_accuracy(model, source_head, info)
     return result
@@ -84,6 +108,7 @@ def high_lr(splits: Splits, seed: int, s: Settings) -> dict:
 
 def frozen(n: int) -> Callable[[Splits, int, Settings], dict]:
     """Freeze the first ``n`` layer groups (stem, layer1, ...), fine-tune the rest."""
+
     def recipe(splits: Splits, seed: int, s: Settings) -> dict:
         return _finetune(splits, seed, s, freeze=n)
 
@@ -114,8 +139,15 @@ def linear_probe(splits: Splits, seed: int, s: Settings, *, pretrained: bool = T
     model, info = models.load_backbone("embedded", pretrained=pretrained)
     train_loader, _val_loader, test_loader = _loaders(splits, info, s, seed)
     cache = features.FeatureCache()
-    head, _ = features.linear_probe(model, train_loader, num_classes=len(splits.classes), cache=cache,
-                                    epochs=s.probe_epochs, lr=s.probe_lr, seed=seed)
+    head, _ = features.linear_probe(
+        model,
+        train_loader,
+        num_classes=len(splits.classes),
+        cache=cache,
+        epochs=s.probe_epochs,
+        lr=s.probe_lr,
+        seed=seed,
+    )
     test_feats, test_labels = cache.features(model, test_loader)
     return {"accuracy": features.probe_accuracy(head, test_feats, test_labels)}
 
@@ -132,20 +164,36 @@ def _staged(method: Callable, splits: Splits, seed: int, s: Settings, **kwargs) 
     models.replace_head(model, len(splits.classes), seed=seed)
     train_loader, val_loader, test_loader = _loaders(splits, info, s, seed)
     method(model, train_loader, val_loader, seed=seed, **kwargs)
-    return {"accuracy": evaluation.accuracy(model, test_loader),
-            "source_accuracy_after": evaluation.source_task_accuracy(model, source_head, info)}
+    return {
+        "accuracy": evaluation.accuracy(model, test_loader),
+        "source_accuracy_after": evaluation.source_task_accuracy(model, source_head, info),
+    }
 
 
 def gradual_unfreeze(splits: Splits, seed: int, s: Settings) -> dict:
     """ULMFiT: the head first, then one more layer group from the top every few epochs."""
-    return _staged(training.gradual_unfreeze, splits, seed, s, epochs_per_stage=s.stage_epochs,
-                   lr=s.finetune_lr)
+    return _staged(
+        training.gradual_unfreeze,
+        splits,
+        seed,
+        s,
+        epochs_per_stage=s.stage_epochs,
+        lr=s.finetune_lr,
+    )
 
 
 def lp_ft(splits: Splits, seed: int, s: Settings) -> dict:
     """Linear probe first (backbone frozen), then fine-tune everything at a small LR."""
-    return _staged(training.lp_ft, splits, seed, s, probe_epochs=s.epochs // 3, probe_lr=s.finetune_lr * 5,
-                   finetune_epochs=s.epochs, finetune_lr=s.finetune_lr)
+    return _staged(
+        training.lp_ft,
+        splits,
+        seed,
+        s,
+        probe_epochs=s.epochs // 3,
+        probe_lr=s.finetune_lr * 5,
+        finetune_epochs=s.epochs,
+        finetune_lr=s.finetune_lr,
+    )
 
 
 RECIPES: dict[str, Callable[[Splits, int, Settings], dict]] = {
@@ -163,7 +211,9 @@ RECIPES: dict[str, Callable[[Splits, int, Settings], dict]] = {
 }
 
 
-def run(method: str, target: str, *, k: int, seed: int, settings: Settings | None = None, **overrides) -> dict:
+def run(
+    method: str, target: str, *, k: int, seed: int, settings: Settings | None = None, **overrides
+) -> dict:
     """One benchmark record: ``{"target", "method", "k", "seed", "accuracy", "seconds", ...}``."""
     if method not in RECIPES:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(RECIPES)}")
@@ -172,6 +222,12 @@ def run(method: str, target: str, *, k: int, seed: int, settings: Settings | Non
     start = time.perf_counter()
     result = RECIPES[method](splits, seed, s)
     seconds = time.perf_counter() - start
-    return {"target": target, "method": method, "k": k, "seed": seed,
-            "accuracy": round(result.pop("accuracy"), 4), "seconds": round(seconds, 2),
-            **{key: round(v, 4) for key, v in result.items()}}
+    return {
+        "target": target,
+        "method": method,
+        "k": k,
+        "seed": seed,
+        "accuracy": round(result.pop("accuracy"), 4),
+        "seconds": round(seconds, 2),
+        **{key: round(v, 4) for key, v in result.items()},
+    }

@@ -55,15 +55,17 @@ def probe(
     epochs: int = 100,
     lr: float = 0.05,
 ) -> ProbeResult:
-    """Train a linear probe on ``layer``'s pooled features of ``splits.train``; score it on the test split.
+    """Train a linear probe on ``layer``'s pooled features of ``splits.train``; score it on the
+    test split.
 
     Features come from ``cache`` (a fixed test set is extracted once for all seeds and k).
     """
     cache = cache if cache is not None else features.FeatureCache()
     train_feats, train_labels = cache.features(backbone, _loader(splits.train, info), layer=layer)
     test_feats, test_labels = cache.features(backbone, _loader(splits.test, info), layer=layer)
-    head, _ = features.train_linear_probe(train_feats, train_labels, num_classes=len(splits.classes),
-                                          epochs=epochs, lr=lr, seed=seed)
+    head, _ = features.train_linear_probe(
+        train_feats, train_labels, num_classes=len(splits.classes), epochs=epochs, lr=lr, seed=seed
+    )
     with torch.no_grad():
         predictions = head(test_feats).argmax(1)
     accuracy = (predictions == test_labels).float().mean().item()
@@ -81,18 +83,30 @@ def probe_by_block(
 ) -> dict[str, float]:
     """Test accuracy of a linear probe on each block's globally pooled output, by block name."""
     cache = cache if cache is not None else features.FeatureCache()
-    return {b: probe(backbone, splits, info, layer=b, seed=seed, cache=cache).accuracy for b in blocks}
+    return {
+        b: probe(backbone, splits, info, layer=b, seed=seed, cache=cache).accuracy for b in blocks
+    }
 
 
 @torch.no_grad()
 def block_activations(
-    backbone: nn.Module, image: torch.Tensor, info: BackboneInfo, *, blocks: tuple[str, ...] = BLOCKS
+    backbone: nn.Module,
+    image: torch.Tensor,
+    info: BackboneInfo,
+    *,
+    blocks: tuple[str, ...] = BLOCKS,
 ) -> dict[str, torch.Tensor]:
-    """Every block's output (C, H, W) for one uint8 image (3, S, S), in one eval-mode forward pass."""
+    """Every block's output (C, H, W) for one uint8 image (3, S, S), in one eval-mode forward
+    pass."""
     captured: dict[str, torch.Tensor] = {}
-    handles = [features.feature_module(backbone, b).register_forward_hook(
-        lambda module, inputs, output, name=b: captured.__setitem__(name, output[0].detach().clone()))
-        for b in blocks]
+    handles = [
+        features.feature_module(backbone, b).register_forward_hook(
+            lambda module, inputs, output, name=b: captured.__setitem__(
+                name, output[0].detach().clone()
+            )
+        )
+        for b in blocks
+    ]
     was_training = backbone.training
     backbone.eval()
     try:
@@ -108,8 +122,10 @@ def activations_figure(activations: dict[str, torch.Tensor], block: str, *, n: i
     """The first ``n`` channel maps of ``block`` from ``block_activations``, with a title."""
     a = activations[block]
     fig = plots.feature_maps_plot(a, n=n, ncols=8)
-    fig.suptitle(f"{block}: {a.shape[0]} channels of {a.shape[1]}x{a.shape[2]} (first {min(n, a.shape[0])})",
-                 fontsize=10)
+    fig.suptitle(
+        f"{block}: {a.shape[0]} channels of {a.shape[1]}x{a.shape[2]} (first {min(n, a.shape[0])})",
+        fontsize=10,
+    )
     return fig
 
 
@@ -120,6 +136,8 @@ def misclassified_figure(result: ProbeResult, *, n: int = 8) -> Figure:
         fig = Figure(figsize=(4, 1), layout="constrained")
         fig.text(0.5, 0.5, "no test image misclassified", ha="center", va="center")
         return fig
-    titles = [f"{result.classes[int(result.labels[i])]} -> {result.classes[int(result.predictions[i])]}"
-              for i in wrong]
+    titles = [
+        f"{result.classes[int(result.labels[i])]} -> {result.classes[int(result.predictions[i])]}"
+        for i in wrong
+    ]
     return plots.image_grid(result.images[wrong], titles, ncols=8)

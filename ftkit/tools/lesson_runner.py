@@ -22,7 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from ftkit.procmem import PeakMemory
+from ftkit.tools.procmem import PeakMemory
 
 LESSON_PATTERN = re.compile(r"^\d{2}_[A-Za-z0-9_]+\.ipynb$")
 
@@ -49,7 +49,7 @@ def default_lessons_dir(cwd: Path | None = None) -> Path:
     Raises:
         FileNotFoundError: neither place has a `lessons/` folder.
     """
-    repo_root = Path(__file__).resolve().parent.parent
+    repo_root = Path(__file__).resolve().parents[2]
     candidates = [Path.cwd() if cwd is None else Path(cwd), repo_root]
     for base in candidates:
         if (base / "lessons").is_dir():
@@ -182,7 +182,8 @@ def format_results(results: Iterable[LessonResult]) -> str:
     for r in results:
         verdict = "pass" if r.passed else "FAIL"
         rows.append(
-            f"{r.name:<32} {verdict:<6} {r.seconds:>8.1f} {_mb(r.peak_memory_mb):>8}  {r.error or ''}"
+            f"{r.name:<32} {verdict:<6} {r.seconds:>8.1f} {_mb(r.peak_memory_mb):>8}  "
+            f"{r.error or ''}"
         )
     return "\n".join(row.rstrip() for row in rows)
 
@@ -208,18 +209,24 @@ def lesson_summary(path: Path) -> str:
 
 def readme_table(results: Iterable[LessonResult], lessons_dir: Path) -> str:
     """The README's lesson table (markdown), with run times and memory as measured here."""
-    lines = ["| # | Lesson | What it teaches | Run time (CPU) | Peak memory |", "|---|---|---|---|---|"]
+    lines = [
+        "| # | Lesson | What it teaches | Run time (CPU) | Peak memory |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         path = Path(lessons_dir) / f"{r.name}.ipynb"
         number = r.name.split("_", 1)[0]
         link = f"[{lesson_title(path)}]({Path(lessons_dir).name}/{path.name})"
         seconds = f"{r.seconds:.0f} s" if r.passed else "fails"
-        lines.append(f"| {number} | {link} | {lesson_summary(path)} | {seconds} | {_mb(r.peak_memory_mb)} MB |")
+        lines.append(
+            f"| {number} | {link} | {lesson_summary(path)} | {seconds} "
+            f"| {_mb(r.peak_memory_mb)} MB |"
+        )
     return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `ftkit lessons`; `ftkit.cli` owns the parser and calls `run_cli`."""
+    """Options of `ftkit lessons`; `ftkit.tools.cli` owns the parser and calls `run_cli`."""
     parser.add_argument("--lessons-dir", type=Path, help="default: ./lessons or the repo's")
     parser.add_argument(
         "--run", nargs="*", metavar="NAME", help="run these lessons (00, 00_welcome); all if none"
@@ -238,7 +245,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """List lessons, or run them and print a table; 0 when all pass, 1 on any failure, 2 on usage."""
+    """List lessons, or run them and print a table; 0 when all pass, 1 on any failure, 2 on
+    usage."""
     try:
         lessons_dir = args.lessons_dir or default_lessons_dir()
         lessons = list_lessons(lessons_dir)

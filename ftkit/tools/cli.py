@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from ftkit import doctor
+    from ftkit.tools import doctor
 
     text, status = doctor.report(doctor.run_checks())
     print(text)
@@ -19,55 +19,69 @@ def _doctor(args: argparse.Namespace) -> int:
 def _pretrain(args: argparse.Namespace) -> int:
     import torch
 
-    from ftkit.pretrain import PretrainConfig, pretrain
+    from ftkit.source.pretrain import PretrainConfig, pretrain
 
     torch.set_num_threads(args.threads)
-    cfg = PretrainConfig(steps=args.steps, seed=args.seed, batch_size=args.batch_size,
-                         warmup_steps=min(PretrainConfig.warmup_steps, max(1, args.steps // 10)))
-    print(f"pretraining the embedded backbone: {cfg.steps} steps of {cfg.batch_size} glyph images, "
-          f"seed {cfg.seed} -> {args.out}")
+    cfg = PretrainConfig(
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        warmup_steps=min(PretrainConfig.warmup_steps, max(1, args.steps // 10)),
+    )
+    print(
+        f"pretraining the embedded backbone: {cfg.steps} steps of {cfg.batch_size} glyph images, "
+        f"seed {cfg.seed} -> {args.out}"
+    )
     card = pretrain(cfg, Path(args.out), progress=not args.no_progress)
-    print(json.dumps({k: v for k, v in card.items() if k != "config"}, indent=1, ensure_ascii=False))
+    print(
+        json.dumps({k: v for k, v in card.items() if k != "config"}, indent=1, ensure_ascii=False)
+    )
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ftkit import bench
+    from ftkit.bench import runner
 
-    return bench.run_cli(args)
+    return runner.run_cli(args)
 
 
 def _lessons(args: argparse.Namespace) -> int:
-    from ftkit import lessons
+    from ftkit.tools import lesson_runner
 
-    return lessons.run_cli(args)
+    return lesson_runner.run_cli(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(handler=_doctor)
+    sub.add_parser("doctor", help="check that this machine can run the course").set_defaults(
+        handler=_doctor
+    )
 
     p = sub.add_parser("pretrain", help="reproduce the embedded backbone from scratch")
     p.add_argument("--out", required=True, help="directory for the checkpoint, sha256 and card")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (1 reproduces the shipped checkpoint bit for bit)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1 reproduces the shipped checkpoint bit for bit)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_pretrain)
 
     p = sub.add_parser("bench", help="the course's headline table (and --perf ratios)")
-    from ftkit import bench
+    from ftkit.bench import runner
 
-    bench.add_arguments(p)
+    runner.add_arguments(p)
     p.set_defaults(handler=_bench)
 
     p = sub.add_parser("lessons", help="list the lessons, or --run them headless")
-    from ftkit import lessons
+    from ftkit.tools import lesson_runner
 
-    lessons.add_arguments(p)
+    lesson_runner.add_arguments(p)
     p.set_defaults(handler=_lessons)
     return parser
 

@@ -1,6 +1,7 @@
 """The recipe that produced the embedded backbone: ``ftkit pretrain --out DIR`` runs it again.
 
-Source task: classify 86 glyph classes (letters and symbols of 16 fonts, see ``ftkit.glyphs``),
+Source task: classify 86 glyph classes (letters and symbols of 16 fonts, see
+``ftkit.source.glyphs``),
 drawn afresh for every batch from a seeded generator, so nothing is held in memory and no
 image is ever repeated. SGD with Nesterov momentum and a cosine schedule, as for ImageNet.
 """
@@ -17,9 +18,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ftkit import glyphs
-from ftkit.glyphs import HELDOUT_CHARS
 from ftkit.models import CHECKPOINT_FILE, SmallResNet, count_parameters, save_checkpoint
+from ftkit.source import glyphs
+from ftkit.source.glyphs import HELDOUT_CHARS
 
 VAL_SEED = 10_001  # the source validation set: never drawn by the training stream's seed
 
@@ -59,15 +60,20 @@ def _lr_at(step: int, cfg: PretrainConfig) -> float:
 
 
 @torch.no_grad()
-def source_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                    mean: list[float], std: list[float]) -> float:
+def source_accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: list[float],
+    std: list[float],
+) -> float:
     """Accuracy of ``model`` on uint8 source images, normalised as in pretraining."""
     model.eval()
     m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
     correct = 0
     for start in range(0, len(images), 512):
-        x = (images[start:start + 512].float() / 255 - m) / s
-        correct += (model(x).argmax(1) == labels[start:start + 512]).sum().item()
+        x = (images[start : start + 512].float() / 255 - m) / s
+        correct += (model(x).argmax(1) == labels[start : start + 512]).sum().item()
     return correct / len(images)
 
 
@@ -79,9 +85,15 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
     model = SmallResNet(len(chars), cfg.widths, cfg.blocks)
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    opt = torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=True,
+    )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     g = torch.Generator().manual_seed(cfg.seed)
     m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
@@ -99,19 +111,39 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
         running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
         bar.set_postfix(loss=f"{running:.3f}", refresh=False)
     seconds = time.perf_counter() - start
-    val_images, val_labels = glyphs.glyph_set(chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size)
+    val_images, val_labels = glyphs.glyph_set(
+        chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size
+    )
     accuracy = source_accuracy(model, val_images, val_labels, mean, std)
-    config = {**asdict(cfg), "widths": list(cfg.widths), "blocks": list(cfg.blocks),
-              "classes": list(chars), "mean": mean, "std": std}
+    config = {
+        **asdict(cfg),
+        "widths": list(cfg.widths),
+        "blocks": list(cfg.blocks),
+        "classes": list(chars),
+        "mean": mean,
+        "std": std,
+    }
     digest = save_checkpoint(model, config, Path(out_dir) / CHECKPOINT_FILE)
-    card = {"classes": len(chars), "fonts": len(glyphs.FONT_FILES), "steps": cfg.steps,
-            "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
-            "resolution": cfg.image_size, "parameters": count_parameters(model),
-            "wall_seconds": round(seconds, 1), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "machine": platform.machine(),
-            "source_val_accuracy": round(accuracy, 4), "final_train_loss": round(running, 4),
-            "sha256": digest, "config": config}
-    (Path(out_dir) / "embedded_resnet.json").write_text(json.dumps(card, indent=1, ensure_ascii=False))
+    card = {
+        "classes": len(chars),
+        "fonts": len(glyphs.FONT_FILES),
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "images_seen": cfg.steps * cfg.batch_size,
+        "resolution": cfg.image_size,
+        "parameters": count_parameters(model),
+        "wall_seconds": round(seconds, 1),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "source_val_accuracy": round(accuracy, 4),
+        "final_train_loss": round(running, 4),
+        "sha256": digest,
+        "config": config,
+    }
+    (Path(out_dir) / "embedded_resnet.json").write_text(
+        json.dumps(card, indent=1, ensure_ascii=False)
+    )
     (Path(out_dir) / "MODEL_CARD.md").write_text(model_card(card))
     return card
 
@@ -126,7 +158,7 @@ def model_card(card: dict) -> str:
   {card["parameters"]:,} parameters.
 - **Source task**: {card["classes"]} glyph classes (Latin, Greek and Cyrillic letters and symbols;
   no digits) rendered from {card["fonts"]} fonts that ship with matplotlib, randomly warped,
-  recoloured and put on plain, gradient or blotchy backgrounds (`ftkit.glyphs`). Ten further
+  recoloured and put on plain, gradient or blotchy backgrounds (`ftkit.source.glyphs`). Ten further
   classes (`{"".join(HELDOUT_CHARS)}`) are held out as the near-transfer target.
 - **Resolution**: {card["resolution"]}x{card["resolution"]} RGB, normalised with mean {cfg["mean"]}
   and std {cfg["std"]}.

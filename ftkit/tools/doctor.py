@@ -12,8 +12,17 @@ import torch
 
 from ftkit import models
 
-REQUIRED = ("torch", "torchvision", "matplotlib", "ipywidgets", "jupyterlab", "tqdm", "sklearn",
-            "nbclient", "ipykernel")
+REQUIRED = (
+    "torch",
+    "torchvision",
+    "matplotlib",
+    "ipywidgets",
+    "jupyterlab",
+    "tqdm",
+    "sklearn",
+    "nbclient",
+    "ipykernel",
+)
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 
 
@@ -43,13 +52,21 @@ def check_embedded_weights() -> Check:
     try:
         model, info = models.load_backbone(models.EMBEDDED_NAME)
     except (FileNotFoundError, models.ChecksumError, RuntimeError) as exc:
-        return Check("embedded backbone", False, str(exc).splitlines()[0],
-                     "pip install --force-reinstall ftkit (or, in a clone, `git checkout ftkit/weights`)")
+        return Check(
+            "embedded backbone",
+            False,
+            str(exc).splitlines()[0],
+            "pip install --force-reinstall ftkit "
+            "(or, in a clone, `git checkout ftkit/source/weights`)",
+        )
     seconds = time.perf_counter() - start
     digest = models.sha256_of(models.weights_dir() / models.CHECKPOINT_FILE)
-    return Check("embedded backbone", True,
-                 f"sha256 {digest[:12]}... verified, {models.count_parameters(model):,} parameters, "
-                 f"{len(info.source_classes)} source classes, loaded in {seconds:.2f} s")
+    return Check(
+        "embedded backbone",
+        True,
+        f"sha256 {digest[:12]}... verified, {models.count_parameters(model):,} parameters, "
+        f"{len(info.source_classes)} source classes, loaded in {seconds:.2f} s",
+    )
 
 
 def check_torchvision_cache() -> list[Check]:
@@ -57,17 +74,29 @@ def check_torchvision_cache() -> list[Check]:
     checks = []
     for name in ("resnet18", "mobilenet_v3_small"):
         path = models.cached_weights_path(name)
-        checks.append(Check(f"{name} ImageNet weights", path.exists(),
-                            f"cached at {path}" if path.exists() else "not cached (optional, needs internet)",
-                            "" if path.exists() else f"online: ftkit.models.load_backbone('{name}')",
-                            required=False))
+        checks.append(
+            Check(
+                f"{name} ImageNet weights",
+                path.exists(),
+                f"cached at {path}" if path.exists() else "not cached (optional, needs internet)",
+                "" if path.exists() else f"online: ftkit.models.load_backbone('{name}')",
+                required=False,
+            )
+        )
     return checks
 
 
 def run_checks() -> list[Check]:
     checks = [Check("python", True, platform.python_version()), *check_packages()]
-    checks.append(Check("cpu threads", True, f"torch uses {torch.get_num_threads()} thread(s); "
-                        f"cuda available: {torch.cuda.is_available()}", required=False))
+    checks.append(
+        Check(
+            "cpu threads",
+            True,
+            f"torch uses {torch.get_num_threads()} thread(s); "
+            f"cuda available: {torch.cuda.is_available()}",
+            required=False,
+        )
+    )
     checks.append(check_embedded_weights())
     checks.extend(check_torchvision_cache())
     return checks
@@ -82,6 +111,9 @@ def report(checks: list[Check]) -> tuple[str, int]:
         if not c.ok and c.fix:
             lines.append(f"       fix: {c.fix}")
     failed = [c for c in checks if c.required and not c.ok]
-    lines.append("The course can run on this machine." if not failed
-                 else f"{len(failed)} required check(s) failed: the course cannot run until fixed.")
+    lines.append(
+        "The course can run on this machine."
+        if not failed
+        else f"{len(failed)} required check(s) failed: the course cannot run until fixed."
+    )
     return "\n".join(lines), int(bool(failed))

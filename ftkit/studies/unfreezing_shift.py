@@ -30,11 +30,12 @@ def trainable_at(group_names: Sequence[str], stage: int) -> list[str]:
     names = list(group_names)
     if not 0 <= stage < len(names):
         raise ValueError(f"stage must be between 0 and {len(names) - 1}, got {stage}")
-    return names[len(names) - 1 - stage:]
+    return names[len(names) - 1 - stage :]
 
 
-def schedule_matrix(group_names: Sequence[str], epochs_per_stage: int,
-                    stages: int | None = None) -> np.ndarray:
+def schedule_matrix(
+    group_names: Sequence[str], epochs_per_stage: int, stages: int | None = None
+) -> np.ndarray:
     """Gradual unfreezing as a boolean (groups, epochs) matrix: True where a group trains.
 
     Rows follow ``group_names`` (input to head); epoch ``e`` (0-based) is in stage
@@ -74,14 +75,22 @@ def unfreezing_view(
     fig = Figure(figsize=(10, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.3])
     cmap = ListedColormap(["#d9d9d9", "#2ca02c"])  # frozen grey, trainable green
-    left.imshow(matrix[::-1], cmap=cmap, vmin=0, vmax=1, aspect="auto",
-                extent=(0.5, epochs + 0.5, -0.5, len(names) - 0.5))
+    left.imshow(
+        matrix[::-1],
+        cmap=cmap,
+        vmin=0,
+        vmax=1,
+        aspect="auto",
+        extent=(0.5, epochs + 0.5, -0.5, len(names) - 0.5),
+    )
     left.set_yticks(range(len(names)), names)
     left.axvline(epoch, color="k", lw=2)
     left.set_xlabel("epoch")
     stage = (epoch - 1) // epochs_per_stage
-    left.set_title(f"gradual: epoch {epoch}, stage {stage}, trains "
-                   f"{', '.join(trainable_at(names, stage))}", fontsize=9)
+    left.set_title(
+        f"gradual: epoch {epoch}, stage {stage}, trains {', '.join(trainable_at(names, stage))}",
+        fontsize=9,
+    )
     for i, (name, history) in enumerate(histories.items()):
         records = plots.as_records(history)
         xs = [r.get("epoch", j + 1) for j, r in enumerate(records)]
@@ -99,10 +108,12 @@ def unfreezing_view(
 
 # --- comparing recipes over seeds ----------------------------------------------------------
 
+
 def mean_of(records: Sequence[Record], y: str, **where: Any) -> float:
     """Mean of ``y`` over the records matching every ``key=value`` in ``where``.
 
-    >>> mean_of([{"m": "a", "acc": 0.5}, {"m": "a", "acc": 0.7}, {"m": "b", "acc": 0.1}], "acc", m="a")
+    >>> runs = [{"m": "a", "acc": 0.5}, {"m": "a", "acc": 0.7}, {"m": "b", "acc": 0.1}]
+    >>> mean_of(runs, "acc", m="a")
     0.6
     """
     values = [float(r[y]) for r in records if all(r.get(k) == v for k, v in where.items())]
@@ -111,13 +122,21 @@ def mean_of(records: Sequence[Record], y: str, **where: Any) -> float:
     return round(float(np.mean(values)), 10)
 
 
-def recipe_bars(records: Sequence[Record], x: str, y: str, hue: str, *,
-                ax: Any = None, ylabel: str | None = None, fmt: str = "{:.0%}") -> Figure:
+def recipe_bars(
+    records: Sequence[Record],
+    x: str,
+    y: str,
+    hue: str,
+    *,
+    ax: Any = None,
+    ylabel: str | None = None,
+    fmt: str = "{:.0%}",
+) -> Figure:
     """Grouped bars: one group per ``x`` value (in first-seen order), one bar per ``hue``,
     height = mean of ``y``, error bar = std over the repeats (seeds), labelled with ``fmt``."""
     xs = list(dict.fromkeys(r[x] for r in records))
     hues = list(dict.fromkeys(r[hue] for r in records))
-    fig, ax = plots._axes(ax, (1.2 + 1.1 * len(xs) * max(1, len(hues)) / 2, 3.4))
+    fig, ax = plots.new_axes(ax, (1.2 + 1.1 * len(xs) * max(1, len(hues)) / 2, 3.4))
     width = 0.8 / len(hues)
     for j, h in enumerate(hues):
         means, errs, pos = [], [], []
