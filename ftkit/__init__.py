@@ -29,6 +29,7 @@ __all__ = [
     "models",
     "optim",
     "plots",
+    "protocol",
     "regularization",
     "schedules",
     "training",
