@@ -105,3 +105,9 @@ def test_the_command_refuses_to_overwrite(tmp_path, capsys):
     assert cli.main(["convert-squeezenet", "--out", str(tmp_path)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (tmp_path / imagenet.WEIGHTS_FILE).read_bytes() == b"keep me"
+
+
+def test_the_model_card_names_the_shipped_digests():
+    card = (models.weights_dir() / "SQUEEZENET_CARD.md").read_text()
+    for digest in (SHIPPED_SHA256, conv.SDIST_SHA256, conv.PICKLE_SHA256):
+        assert digest in card
