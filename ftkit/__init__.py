@@ -31,6 +31,7 @@ __all__ = [
     "optim",
     "photos",
     "plots",
+    "protocol",
     "regularization",
     "schedules",
     "training",
