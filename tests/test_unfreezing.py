@@ -111,7 +111,7 @@ def test_outcome_names_the_direction_only_when_the_difference_clears():
 
 
 def test_the_stored_fashion_sweep_covers_the_grid_on_every_seed():
-    sweep = unfreezing_shift.FASHION_SWEEP
+    sweep = unfreezing_shift.stored_fashion_sweep()
     expected = {
         (method, lr, seed)
         for method, lrs in unfreezing_shift.FASHION_LRS.items()
@@ -123,8 +123,11 @@ def test_the_stored_fashion_sweep_covers_the_grid_on_every_seed():
     for scores in sweep.values():
         assert set(scores) == {"val", "test", "train"}
         assert all(0.0 <= v <= 1.0 for v in scores.values())
-    # scratch had enough steps to fit its training images at its best LR
-    assert max(s["train"] for (m, _, _), s in sweep.items() if m == "scratch") >= 0.9
+    # the budget check: scratch with twice the steps, at an LR of its grid, on every seed
+    longer = unfreezing_shift.stored_fashion_sweep("scratch_2x")
+    assert {m for m, _, _ in longer} == {"scratch"}
+    assert {s for _, _, s in longer} == set(unfreezing_shift.FASHION_SEEDS)
+    assert {lr for _, lr, _ in longer} <= set(unfreezing_shift.FASHION_LRS["scratch"])
 
 
 def test_photo_run_trains_squeezenet_on_fashion_and_reports_three_accuracies():

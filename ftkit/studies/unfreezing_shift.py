@@ -1,16 +1,16 @@
 """Staged fine-tuning made visible: which layer groups train when, and how recipes compare.
 
-Lesson 07 (gradual unfreezing, LP-FT, forgetting, domain shift). ``training.gradual_unfreeze``
-and ``training.lp_ft`` do the training; this module holds the pure functions behind the
-lesson's tables, plots and explorer (the gradual-unfreezing schedule as a (group, epoch)
-matrix, a view of that schedule next to the training curves up to an epoch, grouped bars of
-mean ± std over seeds) and the lesson's exercise checkers, which hold the expected answers or
-measure them.
+Lesson 07 (gradual unfreezing, LP-FT, forgetting, domain shift): the schedule as a (group,
+epoch) matrix and its explorer view, grouped bars over seeds, the real-photo runs
+(``photo_run``, the stored Fashion-MNIST sweep) and the exercise checkers, which hold the
+expected answers or measure them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -204,23 +204,22 @@ def photo_run(
     }
 
 
-#: Lesson 07's stored Fashion-MNIST comparison: each method's LRs (three each: the same search
-#: budget), its budget in AdamW steps (enough for scratch to fit its training images), and seeds.
-FASHION_LRS = {"fine-tune": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3)}
+#: Lesson 07's Fashion-MNIST comparison: the same LR grid for both methods (the same search
+#: budget), the same budget of AdamW steps, the same seeds.
+FASHION_LRS = {"fine-tune": (1e-4, 3e-4, 1e-3), "scratch": (1e-4, 3e-4, 1e-3)}
 FASHION_STEPS = 120
 FASHION_SEEDS = (0, 1, 2)
 
 
 def fashion_sweep(
-    lrs: Mapping[str, Sequence[float]] = FASHION_LRS,
-    seeds: Sequence[int] = FASHION_SEEDS,
-    steps: int = FASHION_STEPS,
-) -> dict[tuple[str, float, int], dict[str, float]]:
+    lrs: Mapping[str, Sequence[float]] = FASHION_LRS, steps: int = FASHION_STEPS
+) -> list[dict[str, Any]]:
     """Every (method, lr, seed) of lesson 07's Fashion-MNIST comparison, trained with
-    ``photo_run`` at 64 px, k = 10: how ``FASHION_SWEEP`` was made (minutes of CPU; the lesson
-    re-runs one point live and checks it against the stored value)."""
-    return {
-        (method, lr, seed): {
+    ``photo_run`` (64 px, k = 10): how ``fashion_sweep.json`` was made (its ``"runs"``; minutes
+    of CPU). The lesson re-runs one point and checks it against the stored value."""
+    return [
+        {"method": method, "lr": lr, "seed": seed}
+        | {
             k: round(v, 4)
             for k, v in photo_run(
                 "fashion", seed=seed, lr=lr, pretrained=method == "fine-tune", steps=steps
@@ -228,7 +227,17 @@ def fashion_sweep(
         }
         for method, grid in lrs.items()
         for lr in grid
-        for seed in seeds
+        for seed in FASHION_SEEDS
+    ]
+
+
+def stored_fashion_sweep(part: str = "runs") -> dict[tuple[str, float, int], dict[str, float]]:
+    """The stored ``fashion_sweep()``: ``(method, lr, seed) -> {"val", "test", "train"}``.
+    ``part="scratch_2x"``: scratch at its chosen LR with twice the steps (is it starved?)."""
+    text = resources.files("ftkit.studies").joinpath("fashion_sweep.json").read_text()
+    return {
+        (r["method"], r["lr"], r["seed"]): {k: r[k] for k in ("val", "test", "train")}
+        for r in json.loads(text)[part]
     }
 
 
@@ -273,7 +282,10 @@ def check_recipe_choice(
 ) -> bool:
     """Exercise 2: which recipe keeps more ``metric`` at ``lr``, judged from the lesson's runs
     (``records``: one per recipe, LR and seed), or ``"no measurable difference"``."""
-    a, b = ([r[metric] for r in sorted(_at(records, name, lr), key=_seed)] for name in recipes)
+    at = {n: [r for r in records if r["recipe"] == n and r["lr"] == lr] for n in recipes}
+    if not all(at.values()):
+        raise ValueError(f"no records of {recipes} at lr={lr:g}")
+    a, b = ([r[metric] for r in sorted(at[n], key=lambda r: r["seed"])] for n in recipes)
     verdict = outcome(protocol.paired_difference(a, b, names=recipes))
     correct = {"higher": recipes[0], "lower": recipes[1]}.get(verdict, verdict)
     return exercises.check_choice(
@@ -284,17 +296,6 @@ def check_recipe_choice(
         hint=f"compare the {metric} accuracy of the two recipes at lr={lr:g}, seed by seed, in "
         "the right panel of the LR plot.",
     )
-
-
-def _at(records: Sequence[Record], recipe: str, lr: float) -> list[Record]:
-    found = [r for r in records if r["recipe"] == recipe and r["lr"] == lr]
-    if not found:
-        raise ValueError(f"no records of {recipe!r} at lr={lr:g}")
-    return found
-
-
-def _seed(record: Record) -> int:
-    return int(record["seed"])
 
 
 def predict_then_measure(
