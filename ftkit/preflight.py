@@ -1,0 +1,160 @@
+"""Checks run before training starts: do the data and the model fit together, and is every
+number in range? One call at the top of ``fit``, ``lr_range_test`` and the probes
+(``preflight.fit(**locals())``), so that a mistake costs a second, not an epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ftkit.checks import (
+    fail,
+    is_tensor,
+    learning_rate,
+    non_negative,
+    optional,
+    positive,
+    real_number,
+    seed_value,
+    shown,
+    whole_number,
+)
+from ftkit.compatibility import EMPTY_FIX, check_compatible, check_label_range
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable | None = None,
+    *,
+    epochs: object,
+    lr: object = 1e-3,
+    weight_decay: object = 0.0,
+    warmup_epochs: object = 0,
+    label_smoothing: object = 0.0,
+    l2sp: object = 0.0,
+    early_stopping: object = None,
+    clip_grad_norm: object = None,
+    max_loss: object = None,
+    seed: object = 0,
+    **_others: object,
+) -> None:
+    """Everything ``training.fit`` is given, checked before the first batch (call with
+    ``**locals()`` as fit's first line; arguments not named here are fit's own business)."""
+    epochs = whole_number("epochs", epochs, minimum=1)
+    learning_rate("lr", lr)
+    non_negative("weight_decay", weight_decay)
+    real_number("warmup_epochs", warmup_epochs, low=0, high=epochs)
+    real_number("label_smoothing", label_smoothing, low=0, high=1, high_open=True)
+    non_negative("l2sp", l2sp)
+    optional(whole_number, "early_stopping", early_stopping, minimum=1)
+    optional(positive, "clip_grad_norm", clip_grad_norm)
+    optional(positive, "max_loss", max_loss)
+    optional(seed_value, "seed", seed)
+    check_compatible(model, train_loader, name="train_loader")
+    if val_loader is not None:
+        check_compatible(model, val_loader, name="val_loader")
+
+
+def lr_range_test(
+    model: nn.Module,
+    train_loader: Iterable,
+    *,
+    start_lr: object = 1e-6,
+    end_lr: object = 1.0,
+    num_steps: object = 100,
+    smoothing: object = 0.05,
+    diverge_factor: object = 4.0,
+    weight_decay: object = 0.0,
+    seed: object = 0,
+    **_others: object,
+) -> None:
+    """Everything ``lr_finder.lr_range_test`` is given (call with ``**locals()``)."""
+    start = positive("start_lr", start_lr, fix="start far below any useful LR, e.g. 1e-6.")
+    real_number("end_lr", end_lr, low=start, low_open=True, fix="end above start_lr, e.g. 1.0.")
+    whole_number("num_steps", num_steps, minimum=2)
+    real_number("smoothing", smoothing, low=0, high=1, low_open=True, fix="e.g. smoothing=0.05.")
+    real_number("diverge_factor", diverge_factor, low=1, low_open=True, fix="e.g. 4.0.")
+    non_negative("weight_decay", weight_decay)
+    optional(seed_value, "seed", seed)
+    check_compatible(model, train_loader, name="train_loader")
+
+
+def probe_features(
+    train_feats: object,
+    train_labels: object,
+    val_feats: object = None,
+    val_labels: object = None,
+    *,
+    num_classes: object,
+    epochs: object = 100,
+    lr: object = 0.05,
+    weight_decay: object = 0.0,
+    batch_size: object = None,
+    seed: object = 0,
+    **_others: object,
+) -> None:
+    """Everything ``train_linear_probe`` is given: features (N, D), labels (N,), numbers."""
+    classes = whole_number("num_classes", num_classes, minimum=2)
+    whole_number("epochs", epochs, minimum=1)
+    learning_rate("lr", lr)
+    non_negative("weight_decay", weight_decay)
+    optional(whole_number, "batch_size", batch_size, minimum=1)
+    optional(seed_value, "seed", seed)
+    for split, feats, labels in (
+        ("train", train_feats, train_labels),
+        ("val", val_feats, val_labels),
+    ):
+        if feats is None and labels is None and split == "val":
+            continue
+        if (feats is None) != (labels is None):
+            raise fail(
+                f"{split} features and labels go together",
+                shown("only one of them"),
+                f"pass both {split}_feats and {split}_labels, or neither.",
+            )
+        _feature_pair(split, feats, labels, classes)
+    if val_feats is not None and val_feats.shape[1] != train_feats.shape[1]:
+        raise fail(
+            "train and val features must have the same width",
+            shown(f"{train_feats.shape[1]} and {val_feats.shape[1]}"),
+            "extract both at the same layer of the same backbone.",
+        )
+
+
+def _feature_pair(split: str, feats: object, labels: object, classes: int) -> None:
+    is_tensor(f"{split}_feats", feats, ndim=2, floating=True)
+    is_tensor(f"{split}_labels", labels, ndim=1)
+    if len(feats) == 0:
+        raise fail(f"{split}_feats is empty", shown("0 rows"), EMPTY_FIX)
+    if len(feats) != len(labels):
+        raise fail(
+            f"{split} features and labels differ in length",
+            shown(f"{len(feats)} and {len(labels)}"),
+            "give one label per feature row.",
+        )
+    if not torch.isfinite(feats).all():
+        raise fail(
+            f"{split}_feats holds NaN or inf",
+            shown("non-finite values"),
+            "check the backbone (a diverged model gives NaN features).",
+        )
+    check_label_range(f"{split}_labels", labels, classes, f"num_classes={classes}")
+
+
+def probe_loaders(
+    backbone: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable | None = None,
+    *,
+    num_classes: object,
+    **_others: object,
+) -> None:
+    """The loaders a probe extracts features from: non-empty, usable, labels below num_classes."""
+    classes = whole_number("num_classes", num_classes, minimum=2)
+    check_compatible(backbone, train_loader, classes, name="train_loader", head=False)
+    if val_loader is not None:
+        check_compatible(backbone, val_loader, classes, name="val_loader", head=False)
