@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from ftkit import checks
 from ftkit.models import BackboneInfo
 from ftkit.source import glyphs
 
@@ -42,8 +43,19 @@ class TensorImageDataset(Dataset):
             raise ValueError(
                 f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}"
             )
+        labels = torch.as_tensor(labels)
+        if labels.ndim != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
+            raise checks.fail(
+                "labels must be integer class indices, one per image",
+                checks.shown(f"{labels.dtype} of shape {tuple(labels.shape)}"),
+                "pass a (N,) integer tensor such as torch.tensor([0, 1, 1, 2]).",
+            )
         if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+            raise checks.fail(
+                "every image needs one label",
+                checks.shown(f"{len(images)} images and {len(labels)} labels"),
+                "pass as many labels as images.",
+            )
         self.images, self.labels, self.classes, self.transform = (
             images,
             labels.long(),
@@ -91,8 +103,10 @@ def stratified_indices(labels: np.ndarray, counts: list[int], seed: int) -> list
         members = rng.permutation(np.flatnonzero(labels == c))
         needed = sum(n for n in counts if n > 0)
         if needed > len(members):
-            raise ValueError(
-                f"class {c} has {len(members)} images, fewer than the {needed} asked for"
+            raise checks.fail(
+                f"class {c} has fewer images than asked for",
+                checks.shown(f"{len(members)} images, {needed} asked for"),
+                "ask for fewer per class (k, val_per_class, test_per_class), or add images.",
             )
         start = 0
         for j, n in enumerate(counts):
@@ -111,13 +125,19 @@ def few_shot_splits(
     test_per_class: int = TEST_PER_CLASS,
 ) -> Splits:
     """Fixed test and validation sets, then ``k`` training images per class chosen by ``seed``."""
+    checks.seed_value("seed", seed)
+    checks.whole_number("val_per_class", val_per_class)
+    checks.whole_number("test_per_class", test_per_class)
     labels = pool.labels.numpy()
     test, val, rest = stratified_indices(labels, [test_per_class, val_per_class, -1], _SPLIT_SEED)
     available = int(np.bincount(labels[rest]).min())
-    if not 1 <= k <= available:
-        raise ValueError(
-            f"k={k} labelled images per class asked for; this pool has 1 to {available}"
-        )
+    checks.whole_number(
+        "k",
+        k,
+        maximum=available,
+        fix=f"this pool has 1 to {available} labelled training images per class: pick k in that "
+        f"range (k=10 is a typical few-shot setting).",
+    )
     (train_in_rest,) = stratified_indices(labels[rest], [k], seed)
     return Splits(
         pool.subset(rest[train_in_rest]), pool.subset(val), pool.subset(test), pool.classes
@@ -156,6 +176,8 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
     >>> len(splits.train), len(splits.val), len(splits.test)
     (100, 200, 500)
     """
+    checks.whole_number("image_size", image_size, minimum=4, fix="e.g. image_size=32.")
+    checks.seed_value("seed", seed)
     if name == "digits":
         pool = digits_pool(image_size)
     elif name == "near":
@@ -163,14 +185,18 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
     elif name == "shift":
         pool = glyph_pool("stripes", image_size)
     else:
-        raise ValueError(
-            f"unknown target {name!r}; choose one of {TARGETS}, or use image_folder_splits()"
+        raise checks.fail(
+            "unknown target",
+            name,
+            f"choose one of {', '.join(TARGETS)}, or folders.image_folder_splits() for your own.",
         )
     return few_shot_splits(pool, k, seed)
 
 
 def source_eval_set(per_class: int = 10, *, image_size: int = 32) -> TensorImageDataset:
     """Held-out images of the source task (86 glyph classes), to measure forgetting."""
+    checks.whole_number("per_class", per_class)
+    checks.whole_number("image_size", image_size, minimum=4, fix="e.g. image_size=32.")
     images, labels = glyphs.glyph_set(
         glyphs.SOURCE_CHARS, per_class, _SOURCE_EVAL_SEED, image_size=image_size, style="source"
     )
@@ -197,6 +223,9 @@ def train_transforms(
     color_jitter: float = 0.0,
 ) -> v2.Compose:
     """Augmentation then the eval transform. Every knob off by default (no augmentation)."""
+    _check_augmentation(
+        rotation, scale, translate, crop_padding, hflip_prob, vflip_prob, color_jitter
+    )
     steps: list[Callable] = []
     if rotation or translate or scale != (1.0, 1.0):
         steps.append(
@@ -215,6 +244,19 @@ def train_transforms(
     return v2.Compose([*steps, eval_transforms(info)])
 
 
+def _check_augmentation(rotation, scale, translate, crop_padding, hflip, vflip, jitter) -> None:
+    checks.real_number("rotation", rotation, low=0, high=180, fix="degrees, e.g. rotation=10.")
+    if not (isinstance(scale, (tuple, list)) and len(scale) == 2):
+        raise checks.fail("scale must be a (low, high) pair", scale, "e.g. scale=(0.9, 1.1).")
+    low = checks.positive("scale[0]", scale[0], fix="e.g. scale=(0.9, 1.1).")
+    checks.real_number("scale[1]", scale[1], low=low, fix="high >= low, e.g. scale=(0.9, 1.1).")
+    checks.real_number("translate", translate, low=0, high=1, fix="a share of the size, e.g. 0.1.")
+    checks.whole_number("crop_padding", crop_padding, minimum=0)
+    checks.probability("hflip_prob", hflip)
+    checks.probability("vflip_prob", vflip)
+    checks.non_negative("color_jitter", jitter)
+
+
 def standard_augmentation(info: BackboneInfo) -> v2.Compose:
     """The label-preserving default for characters: small rotation, scale, shift and colour."""
     return train_transforms(info, rotation=10, scale=(0.9, 1.1), translate=0.08, color_jitter=0.3)
@@ -229,6 +271,8 @@ def make_loaders(
     train_transform: Callable | None = None,
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Train (shuffled by ``seed``), validation and test loaders; eval transforms by default."""
+    checks.whole_number("batch_size", batch_size, fix="e.g. batch_size=32.")
+    checks.seed_value("seed", seed)
     evaluate = eval_transforms(info)
     train = splits.train.with_transform(train_transform or evaluate)
     g = torch.Generator().manual_seed(seed)

@@ -18,10 +18,11 @@ weights with a checksum, and predict one image file the way training saw its ima
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import data, folders, models
+from ftkit import checks, data, images, models, outputs
 from ftkit.models import BackboneInfo, ChecksumError
 
 # --- preprocessing and prediction ----------------------------------------------------------
@@ -38,13 +39,13 @@ from ftkit.models import BackboneInfo, ChecksumError
 def preprocess(image_path: str | Path, info: BackboneInfo) -> torch.Tensor:
     """One image file -> a normalised (1, 3, S, S) batch, as the folder's training images were.
 
-    Any mode (grayscale, RGBA, palette) becomes RGB (``folders.load_rgb``); the shorter side is
-    resized to ``info.image_size`` and the centre cropped, then ``data.eval_transforms``.
+    Any mode (grayscale, RGBA, palette, 16-bit) becomes RGB (``images.load_rgb``); the shorter
+    side is resized to ``info.image_size`` and the centre cropped, then ``data.eval_transforms``.
     """
     resize = v2.Compose(
         [v2.PILToTensor(), v2.Resize(info.image_size), v2.CenterCrop(info.image_size)]
     )
-    pixels = resize(folders.load_rgb(str(Path(image_path).expanduser())))  # (3, S, S) uint8
+    pixels = resize(images.load_rgb(Path(image_path).expanduser()))  # (3, S, S) uint8
     return data.eval_transforms(info)(pixels).unsqueeze(0)
 
 
@@ -57,12 +58,15 @@ def predict(
     >>> predict(model, "my_photos/cat/001.jpg", info=info, classes=splits.classes)  # doctest: +SKIP
     ('cat', 0.97)
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         probs = torch.softmax(model(preprocess(image_path, info)), dim=1)[0]  # (C,)
-    finally:
-        model.train(was_training)
+    if len(probs) != len(classes):
+        raise checks.fail(
+            "classes must name every output of the model",
+            checks.shown(f"{len(classes)} names for {len(probs)} outputs"),
+            "pass the class names the model was trained with (splits.classes, or "
+            'load_weights(path)["classes"]).',
+        )
     index = int(probs.argmax())
     return classes[index], float(probs[index])
 
@@ -70,26 +74,52 @@ def predict(
 @torch.no_grad()
 def probabilities(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         batches = [(torch.softmax(model(x), dim=1), torch.as_tensor(y)) for x, y in loader]
-    finally:
-        model.train(was_training)
     return torch.cat([p for p, _ in batches]), torch.cat([y for _, y in batches])
 
 
 # --- export --------------------------------------------------------------------------------
 
 
-def export_program(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
-    """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``."""
-    path = Path(path)
-    model.eval()
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    torch.export.save(program, path)
+def export_program(
+    model: nn.Module, example: torch.Tensor, path: str | Path, *, overwrite: bool = False
+) -> Path:
+    """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``.
+
+    The file is written atomically and an existing one is kept unless ``overwrite=True``; the
+    model's train/eval modes are restored afterwards.
+    """
+    _check_example(example)
+    path = outputs.new_file(path, overwrite=overwrite)
+    with eval_mode(model):
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
+        torch.export.save(program, tmp)
     return path
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode for the block; every module's own mode restored after."""
+    modes = [m.training for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+
+
+def _check_example(example: object) -> None:
+    checks.is_tensor("example", example, ndim=4, floating=True)
+    if example.shape[0] < 2:
+        raise checks.fail(
+            "example must be a batch of at least 2 images (a batch of 1 fixes the batch size)",
+            checks.shown(f"shape {tuple(example.shape)}"),
+            "repeat it: example.repeat(2, 1, 1, 1).",
+        )
 
 
 def load_program(path: str | Path) -> nn.Module:
@@ -98,7 +128,12 @@ def load_program(path: str | Path) -> nn.Module:
 
 
 def export_onnx(
-    model: nn.Module, example: torch.Tensor, path: str | Path, *, dynamo: bool = False
+    model: nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    *,
+    dynamo: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Export to ONNX (input ``images`` (N, 3, S, S), output ``logits`` (N, C), dynamic N) and
     validate the file with ``onnx.checker``.
@@ -106,13 +141,21 @@ def export_onnx(
     ``dynamo=False`` uses the TorchScript-based exporter: well under a second for these models.
     ``dynamo=True`` is the ``torch.export``-based exporter that newer PyTorch makes the default;
     it works too but takes seconds. The legacy exporter's deprecation warning is silenced here
-    because choosing it is deliberate.
+    because choosing it is deliberate. Written atomically; an existing file is kept unless
+    ``overwrite=True``.
     """
     import onnx
 
-    path = Path(path)
-    model.eval()
-    with warnings.catch_warnings():
+    _check_example(example)
+    path = outputs.new_file(path, overwrite=overwrite)
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
+        _onnx_export(model, example, tmp, dynamo)
+        onnx.checker.check_model(onnx.load(str(tmp)))
+    return path
+
+
+def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, dynamo: bool) -> None:
+    with eval_mode(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         kwargs = (
             {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)}
@@ -128,8 +171,6 @@ def export_onnx(
             output_names=["logits"],
             **kwargs,
         )
-    onnx.checker.check_model(onnx.load(str(path)))
-    return path
 
 
 def onnx_runtime_name() -> str:
@@ -179,33 +220,68 @@ def compare(
 
 
 def save_weights(
-    model: nn.Module, path: str | Path, *, classes: Sequence[str], info: BackboneInfo
+    model: nn.Module,
+    path: str | Path,
+    *,
+    classes: Sequence[str],
+    info: BackboneInfo,
+    overwrite: bool = False,
 ) -> str:
     """``torch.save`` the state_dict with the class names and input settings (plain values,
-    loadable with ``weights_only=True``); write ``<path>.sha256``; return the sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "classes": list(classes),
-            "backbone": info.name,
-            "image_size": info.image_size,
-            "mean": list(info.mean),
-            "std": list(info.std),
-        },
-        path,
-    )
-    digest = models.sha256_of(path)
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    loadable with ``weights_only=True``); write ``<path>.sha256``; return the sha256.
+
+    Both files are written atomically; existing ones are kept unless ``overwrite=True``.
+    """
+    _check_classes(model, classes)
+    path = Path(path).expanduser()
+    sha_path = path.with_name(path.name + ".sha256")
+    outputs.new_files([path, sha_path], overwrite=overwrite)
+    blob = {
+        "state_dict": model.state_dict(),
+        "classes": list(classes),
+        "backbone": info.name,
+        "image_size": info.image_size,
+        "mean": list(info.mean),
+        "std": list(info.std),
+    }
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
+        torch.save(blob, tmp)
+        digest = models.sha256_of(tmp)
+        with outputs.atomic_path(sha_path, overwrite=overwrite) as tmp_sha:
+            tmp_sha.write_text(f"{digest}  {path.name}\n")
     return digest
+
+
+def _check_classes(model: nn.Module, classes: Sequence[str]) -> None:
+    if isinstance(classes, str) or not all(isinstance(c, str) for c in classes):
+        raise checks.fail("classes must be a list of class names", classes, "e.g. splits.classes.")
+    try:
+        linears = [m for m in models.head_of(model)[1].modules() if isinstance(m, nn.Linear)]
+    except TypeError:
+        return
+    width = linears[-1].out_features if linears else len(classes)
+    if width != len(classes):
+        raise checks.fail(
+            "classes must name every output of the model's head",
+            checks.shown(f"{len(classes)} names for {width} outputs"),
+            "pass the class names the model was trained with (splits.classes).",
+        )
 
 
 def load_weights(path: str | Path) -> dict:
     """The saved dict (``state_dict``, ``classes``, ``image_size``, ``mean``, ``std``), after
     checking the file against its ``.sha256``; raises ``ChecksumError`` if they differ."""
-    path = Path(path)
-    expected = path.with_name(path.name + ".sha256").read_text().split()[0]
+    path = Path(path).expanduser()
+    sha_path = path.with_name(path.name + ".sha256")
+    for needed in (path, sha_path):
+        if not needed.is_file():
+            raise checks.fail(
+                "the weights file and its .sha256 must both exist",
+                checks.shown(f"{needed} is missing"),
+                "load the file save_weights wrote, with its .sha256 beside it; without the "
+                "checksum ftkit cannot tell the file is intact, so it will not load it.",
+            )
+    expected = (sha_path.read_text().split() or [""])[0]
     actual = models.sha256_of(path)
     if actual != expected:
         raise ChecksumError(
