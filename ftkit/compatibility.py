@@ -109,7 +109,7 @@ def check_batch(name: str, batch: object, model: nn.Module | None = None) -> Non
         else:
             fix = f"give the model {channels}-channel images (RGB) as (B, {channels}, H, W)."
         raise fail(
-            f"the model takes {channels}-channel images (B, {channels}, H, W); {name} yields others",
+            f"the model takes {channels}-channel images (B, {channels}, H, W); {name} gives others",
             seen,
             fix,
         )
@@ -197,7 +197,8 @@ def check_label_range(name: str, labels: torch.Tensor, width: int, what: str) ->
         )
     if high >= width:
         raise fail(
-            f"{name} has labels up to {high}, but {what} has {width} outputs (classes 0..{width - 1})",
+            f"{name} has labels up to {high}, but {what} has {width} outputs "
+            f"(classes 0..{width - 1})",
             shown(f"label {high}"),
             f"the data has at least {high + 1} classes: use models.replace_head(model, "
             f"{high + 1}) (or num_classes={high + 1}), or fix the labels.",
@@ -211,12 +212,13 @@ def check_compatible(
     *,
     name: str = "train_loader",
     head: bool = True,
+    run_model: bool = True,
 ) -> None:
     """Refuse, before any work, a loader that is empty or whose batches the model cannot train on.
 
     Checks: at least one batch; float images (B, C, H, W) with the model's channels; integer
-    labels (B,); the model runs on them; every label below the head's width (``head=True``) or
-    below ``num_classes`` (a head still to be trained, as in a probe).
+    labels (B,); the model runs on them (``run_model``); every label below the head's width
+    (``head=True``) or below ``num_classes`` (a head still to be trained, as in a probe).
     """
     loader_size(name, loader)
     batch = peek_batch(name, loader)
@@ -224,7 +226,7 @@ def check_compatible(
         return  # an iterable that cannot be looked at without consuming it
     check_batch(name, batch, model)
     images, labels = batch
-    width = output_width(model, images, name)
+    width = output_width(model, images, name) if run_model or head else None
     dataset = getattr(loader, "dataset", None)
     everything = all_labels(dataset) if dataset is not None else None
     labels = everything if everything is not None else labels

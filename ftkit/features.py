@@ -9,6 +9,7 @@ every epoch, which is what a fit loop over a frozen model does; the benchmark co
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,23 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ftkit import models
+from ftkit import checks, compatibility, fingerprints, models, outputs
+from ftkit.compatibility import EMPTY_FIX
+from ftkit.fingerprints import UncacheableError, dataset_fingerprint, weights_checksum
+
+__all__ = [
+    "FeatureCache",
+    "UncacheableError",
+    "dataset_fingerprint",
+    "extract_features",
+    "feature_module",
+    "in_order",
+    "linear_probe",
+    "linear_probe_recompute",
+    "probe_accuracy",
+    "train_linear_probe",
+    "weights_checksum",
+]
 
 Features = tuple[torch.Tensor, torch.Tensor]  # (N, D) float32, (N,) int64
 
@@ -65,6 +82,7 @@ def extract_features(
     forward stops at ``layer``. Spatial maps (N, C, H, W) are global-average-pooled to (N, C).
     Features come back on the CPU as float32.
     """
+    compatibility.loader_size("loader", loader)  # an empty loader: a clear error, not torch.cat's
     device = torch.device(device) if device is not None else _device_of(backbone)
     captured: list[torch.Tensor] = []
 
@@ -115,70 +133,38 @@ def in_order(loader: DataLoader) -> DataLoader:
 # --- the cache -----------------------------------------------------------------------------
 
 
-def weights_checksum(backbone: nn.Module, *, skip_head: bool = True) -> str:
-    """sha256 of the state_dict tensors (names, shapes, values; BN statistics included).
-
-    The head is skipped by default: features before the head do not depend on it, so a
-    backbone keeps its cache entries when its head is replaced.
-    """
-    skip = ""
-    if skip_head:
-        try:
-            skip = models.head_of(backbone)[0] + "."
-        except TypeError:
-            pass
-    digest = hashlib.sha256()
-    for name, tensor in backbone.state_dict().items():
-        if skip and name.startswith(skip):
-            continue
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(
-            tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-        )
-    return digest.hexdigest()
-
-
-def dataset_fingerprint(dataset: Dataset) -> str:
-    """sha256 of a dataset's images, labels and transform.
-
-    In-memory datasets (``images``/``labels`` tensors) hash their pixels; image folders hash
-    their file paths and labels; any other dataset is hashed item by item.
-    """
-    digest = hashlib.sha256(repr(getattr(dataset, "transform", None)).encode())
-    if isinstance(getattr(dataset, "images", None), torch.Tensor):
-        for t in (dataset.images, torch.as_tensor(dataset.labels)):
-            digest.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    elif hasattr(dataset, "samples"):
-        digest.update(repr(list(dataset.samples)).encode())
-    else:
-        for i in range(len(dataset)):
-            image, label = dataset[i]
-            digest.update(torch.as_tensor(image).contiguous().numpy().tobytes())
-            digest.update(str(int(label)).encode())
-    return digest.hexdigest()
-
-
 class FeatureCache:
-    """Features computed once per (backbone weights, layer, dataset), in memory and optionally
-    on disk as ``<directory>/<key>.pt``.
+    """Features computed once per (modules on the path to the layer, layer, dataset), in memory
+    and optionally on disk as ``<directory>/<key>.pt``.
 
-    The key changes when any backbone weight, the layer, the images, the labels or the
-    transform changes, so a stale entry is never returned. Random augmentation defeats the
-    point of a cache: cache the un-augmented (eval-transform) datasets.
+    The key (``ftkit.fingerprints``) covers the weights, buffers and settings of every module
+    that runs before the layer's output (a new pooling layer counts; a new head counts only for
+    ``layer="fc"``), the images' contents (pixels or file bytes, not paths), the labels and the
+    transform's behaviour (torchvision settings, or the transformed items themselves). A random
+    transform is refused (``UncacheableError``): cache the un-augmented data. A disk entry that
+    is unreadable, truncated or altered is detected by its checksum and computed again, and
+    features edited in place after they were returned are recomputed, not served.
 
     >>> cache = FeatureCache()
     >>> train_feats, train_labels = cache.features(backbone, train_loader)  # doctest: +SKIP
     """
 
     def __init__(self, directory: str | Path | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else None
-        self._memory: dict[str, Features] = {}
+        self.directory = outputs.writable_dir(directory) if directory is not None else None
+        self._memory: dict[str, tuple[Features, str]] = {}
         self.hits = 0
         self.misses = 0
 
     def key(self, backbone: nn.Module, dataset: Dataset, layer: str = "avgpool") -> str:
-        """``<weights checksum>-<layer>-<dataset fingerprint>``, shortened."""
-        return f"{weights_checksum(backbone)[:16]}-{layer}-{dataset_fingerprint(dataset)[:16]}"
+        """``<path checksum>-<layer>-<dataset fingerprint>``, shortened."""
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise checks.fail("the dataset is empty", checks.shown("0 images"), EMPTY_FIX)
+        target = feature_module(backbone, layer)
+        example = fingerprints.example_batch(dataset).to(_device_of(backbone))
+        path = fingerprints.path_checksum(backbone, target, example)
+        data = fingerprints.dataset_fingerprint(dataset)
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in layer)
+        return f"{path[:16]}-{safe}-{data[:16]}"
 
     def features(
         self,
@@ -189,27 +175,76 @@ class FeatureCache:
         device: torch.device | str | None = None,
     ) -> Features:
         """Features and labels of ``loader.dataset`` in index order, computed at most once."""
+        compatibility.check_compatible(backbone, loader, name="loader", head=False, run_model=False)
         key = self.key(backbone, loader.dataset, layer)
         if key in self._memory:
-            self.hits += 1
-            return self._memory[key]
+            result, digest = self._memory[key]
+            if _checksum(result) == digest:
+                self.hits += 1
+                return result
+            warnings.warn(
+                f"the features of cache entry {key} were changed in place after they were "
+                "returned; computing them again (copy them before editing: feats.clone())",
+                stacklevel=2,
+            )
         path = self.directory / f"{key}.pt" if self.directory is not None else None
-        if path is not None and path.exists():
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+        result = _read_entry(path, key, len(loader.dataset)) if path is not None else None
+        if result is not None:
             self.hits += 1
-            result = (blob["features"], blob["labels"])
         else:
             self.misses += 1
             result = extract_features(backbone, in_order(loader), layer=layer, device=device)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({"features": result[0], "labels": result[1]}, path)
-        self._memory[key] = result
+                _write_entry(path, key, result)
+        self._memory[key] = (result, _checksum(result))
         return result
 
     def clear(self) -> None:
         """Forget the in-memory entries (files on disk stay)."""
         self._memory.clear()
+
+
+def _checksum(result: Features) -> str:
+    digest = hashlib.sha256()
+    for t in result:
+        digest.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _read_entry(path: Path, key: str, n: int) -> Features | None:
+    """A disk entry if it is complete and intact; ``None`` (with a warning) if it is not."""
+    if not path.exists():
+        return None
+    feats = labels = None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        feats, labels = blob["features"], blob["labels"]
+        problem = _entry_problem(blob, key, n)
+    except Exception as exc:  # unreadable, truncated, not a dict, missing tensors
+        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return feats, labels
+    warnings.warn(
+        f"cache entry {path} is corrupt: {problem}; computing the features again", stacklevel=3
+    )
+    return None
+
+
+def _entry_problem(blob: dict, key: str, n: int) -> str | None:
+    feats, labels = blob["features"], blob["labels"]
+    if blob.get("key") != key:
+        return "it was made for another key"
+    if len(feats) != n or len(labels) != n:
+        return f"it holds {len(feats)} rows for {n} images"
+    if blob.get("sha256") != _checksum((feats, labels)):
+        return "its checksum does not match its contents"
+    return None
+
+
+def _write_entry(path: Path, key: str, result: Features) -> None:
+    blob = {"features": result[0], "labels": result[1], "key": key, "sha256": _checksum(result)}
+    with outputs.atomic_path(path, overwrite=True) as tmp:  # the cache's own file
+        torch.save(blob, tmp)
 
 
 # --- the linear probe ----------------------------------------------------------------------
