@@ -86,33 +86,9 @@ def check_batch(name: str, batch: object, model: nn.Module | None = None) -> Non
     x, y = batch
     if not isinstance(x, torch.Tensor):
         raise fail(f"{name} yields images that are not tensors", shown(type(x).__name__), _EVAL_FIX)
-    seen = shown(f"{x.dtype} images of shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise fail(
-            f"{name} yields {x.dtype} images (raw 0-255 pixel values); models need float input",
-            seen,
-            _EVAL_FIX,
-        )
     channels = _input_channels(model) if model is not None else None
-    if x.ndim != 4:
-        raise fail(
-            f"{name} must yield images as (batch, channels, height, width)",
-            seen,
-            "add a channel axis: a grayscale batch (B, H, W) becomes x.unsqueeze(1).expand(-1, 3, "
-            "-1, -1); or load images with folders.image_folder_splits, which makes them RGB.",
-        )
-    if channels is not None and x.shape[1] != channels:
-        if x.shape[-1] == channels:
-            fix = "the channels are last (B, H, W, C): use x.permute(0, 3, 1, 2)."
-        elif x.shape[1] == 1:
-            fix = f"repeat the one channel: x.expand(-1, {channels}, -1, -1) or v2.RGB()."
-        else:
-            fix = f"give the model {channels}-channel images (RGB) as (B, {channels}, H, W)."
-        raise fail(
-            f"the model takes {channels}-channel images (B, {channels}, H, W); {name} gives others",
-            seen,
-            fix,
-        )
+    if channels is not None:  # an image model (its first layer is a Conv2d)
+        _check_images(name, x, channels)
     labels_fix = "labels must be class indices 0, 1, 2, ... as a (B,) integer tensor"
     if not isinstance(y, torch.Tensor) or y.is_floating_point() or y.ndim != 1:
         what = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y)
@@ -133,6 +109,36 @@ def check_batch(name: str, batch: object, model: nn.Module | None = None) -> Non
             f"{name} yields different numbers of images and labels",
             shown(f"{len(x)} images, {len(y)} labels"),
             "give one label per image.",
+        )
+
+
+def _check_images(name: str, x: torch.Tensor, channels: int) -> None:
+    """Float images (B, C, H, W) with the channels the model's first convolution takes."""
+    seen = shown(f"{x.dtype} images of shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise fail(
+            f"{name} yields {x.dtype} images (raw 0-255 pixel values); models need float input",
+            seen,
+            _EVAL_FIX,
+        )
+    if x.ndim != 4:
+        raise fail(
+            f"{name} must yield images as (batch, channels, height, width)",
+            seen,
+            "add a channel axis: a grayscale batch (B, H, W) becomes x.unsqueeze(1).expand(-1, 3, "
+            "-1, -1); or load images with folders.image_folder_splits, which makes them RGB.",
+        )
+    if x.shape[1] != channels:
+        if x.shape[-1] == channels:
+            fix = "the channels are last (B, H, W, C): use x.permute(0, 3, 1, 2)."
+        elif x.shape[1] == 1:
+            fix = f"repeat the one channel: x.expand(-1, {channels}, -1, -1) or v2.RGB()."
+        else:
+            fix = f"give the model {channels}-channel images (RGB) as (B, {channels}, H, W)."
+        raise fail(
+            f"the model takes {channels}-channel images (B, {channels}, H, W); {name} gives others",
+            seen,
+            fix,
         )
 
 
@@ -169,9 +175,10 @@ def output_width(model: nn.Module, images: torch.Tensor, name: str) -> int:
             logits = model(images[:2].to(device))
     except RuntimeError as exc:
         raise fail(
-            f"the model cannot take the images {name} yields",
-            shown(f"shape {tuple(images.shape)}: {str(exc).splitlines()[0]}"),
-            "resize the images to the backbone's input size (info.image_size) and give it RGB.",
+            f"the model cannot run on the batches {name} yields",
+            shown(f"{images.dtype} of shape {tuple(images.shape)}: {str(exc).splitlines()[0]}"),
+            "give it float images of the backbone's input size (info.image_size), RGB, as "
+            "(B, 3, H, W); data.eval_transforms(info) makes them.",
         ) from exc
     finally:
         for m, mode in zip(model.modules(), modes):

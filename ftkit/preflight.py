@@ -151,10 +151,18 @@ def probe_loaders(
     val_loader: Iterable | None = None,
     *,
     num_classes: object,
-    **_others: object,
+    probe_kwargs: dict | None = None,
+    **others: object,
 ) -> None:
-    """The loaders a probe extracts features from: non-empty, usable, labels below num_classes."""
+    """What a probe on a backbone is given: its numbers (checked before the features are
+    extracted) and its loaders (non-empty, usable, labels below ``num_classes``)."""
     classes = whole_number("num_classes", num_classes, minimum=2)
-    check_compatible(backbone, train_loader, classes, name="train_loader", head=False)
-    if val_loader is not None:
-        check_compatible(backbone, val_loader, classes, name="val_loader", head=False)
+    numbers = {**others, **(probe_kwargs or {})}
+    whole_number("epochs", numbers.get("epochs", 1), minimum=1)
+    learning_rate("lr", numbers.get("lr", 0.05))
+    non_negative("weight_decay", numbers.get("weight_decay", 0.0))
+    optional(whole_number, "batch_size", numbers.get("batch_size"), minimum=1)
+    optional(seed_value, "seed", numbers.get("seed", 0))
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if loader is not None:
+            check_compatible(backbone, loader, classes, name=name, head=False, run_model=False)
