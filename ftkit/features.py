@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ftkit import checks, compatibility, fingerprints, models, outputs
+from ftkit import checks, compatibility, fingerprints, models, outputs, preflight
 from ftkit.compatibility import EMPTY_FIX
 from ftkit.fingerprints import UncacheableError, dataset_fingerprint, weights_checksum
 
@@ -275,6 +275,7 @@ def train_linear_probe(
     History keys: ``epoch, train_loss, train_acc`` and, with validation features,
     ``val_loss, val_acc`` (lists, one value per epoch).
     """
+    preflight.probe_features(**locals())  # shapes, label range and numbers, before training
     train = (train_feats, train_labels.long())
     val = (
         (val_feats, val_labels.long()) if val_feats is not None and val_labels is not None else None
@@ -383,6 +384,7 @@ def linear_probe(
     **probe_kwargs,
 ) -> tuple[nn.Linear, dict[str, list[float]]]:
     """Extract (or fetch from ``cache``) features once, then ``train_linear_probe``."""
+    preflight.probe_loaders(**locals())  # before extracting: the numbers and the loaders
     cache = cache if cache is not None else FeatureCache()
     train = cache.features(backbone, train_loader, layer=layer, device=device)
     val = (
@@ -414,6 +416,7 @@ def linear_probe_recompute(
     ``train_linear_probe``; only the source of the features differs. It exists to measure what
     caching saves.
     """
+    preflight.probe_loaders(**locals())  # before extracting: the numbers and the loaders
 
     def run(loader: DataLoader) -> Callable[[int], Features]:
         return lambda epoch: extract_features(

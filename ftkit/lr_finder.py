@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing
+from ftkit import freezing, preflight
 from ftkit.optim import make_optimizer, param_groups
 from ftkit.training import resolve_device
 
@@ -64,6 +64,7 @@ def lr_range_test(
     discriminative LRs sweep together) and ``lrs`` records the largest. Only trainable
     parameters are swept; the model is left exactly as it was.
     """
+    preflight.lr_range_test(**locals())  # numbers, data and model checked before any step
     if not 0 < start_lr < end_lr or num_steps < 2:
         raise ValueError("need 0 < start_lr < end_lr and num_steps >= 2")
     device = resolve_device(device)
@@ -148,9 +149,15 @@ def _sweep(
 
 
 def _repeat(loader: Iterable) -> Iterator:
-    """Batches from ``loader``, epoch after epoch (``itertools.cycle`` would keep them all)."""
+    """Batches from ``loader``, epoch after epoch (``itertools.cycle`` would keep them all);
+    a pass that yields nothing ends the sweep with an error instead of spinning forever."""
     while True:
-        yield from loader
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("train_loader yielded no batch in a whole pass: give it images")
 
 
 def smooth(values: list[float], smoothing: float) -> list[float]:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing
+from ftkit import freezing, preflight
 from ftkit.history import DivergenceError, History, concat_histories
 from ftkit.optim import OPTIMIZERS, discriminative_lrs, make_optimizer, param_groups
 from ftkit.regularization import L2SP
@@ -127,6 +127,7 @@ def fit(
             the last state known good. ``on_divergence="raise"`` raises ``DivergenceError``,
             ``"stop"`` returns the history with ``diverged=True``.
     """
+    preflight.fit(**locals())  # numbers, data and model checked before the first batch
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if early_stopping is not None and val_loader is None:
