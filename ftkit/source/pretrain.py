@@ -126,33 +126,8 @@ def pretrain(
     chars = glyphs.SOURCE_CHARS
     mean, std = source_statistics(cfg.image_size, cfg.seed)
     model = SmallResNet(len(chars), cfg.widths, cfg.blocks)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
-    opt = torch.optim.SGD(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=True,
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    g = torch.Generator().manual_seed(cfg.seed)
-    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
-    start, running = time.perf_counter(), 0.0
-    bar = tqdm(range(cfg.steps), desc="pretraining", disable=not progress, mininterval=5)
-    model.train()
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
-        images, labels = glyphs.glyph_batch(chars, cfg.batch_size, g, image_size=cfg.image_size)
-        loss = loss_fn(model((images - m) / s), labels)  # images: (B, 3, S, S)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-        bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+    start = time.perf_counter()
+    running = _train(model, cfg, mean, std, progress)
     seconds = time.perf_counter() - start
     val_images, val_labels = glyphs.glyph_set(
         chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size
@@ -175,6 +150,39 @@ def pretrain(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def _train(model: nn.Module, cfg: PretrainConfig, mean: list, std: list, progress: bool) -> float:
+    """The training steps; returns the final smoothed training loss."""
+    chars = glyphs.SOURCE_CHARS
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
+    opt = torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=True,
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    g = torch.Generator().manual_seed(cfg.seed)
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    running = 0.0
+    bar = tqdm(range(cfg.steps), desc="pretraining", disable=not progress, mininterval=5)
+    model.train()
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        images, labels = glyphs.glyph_batch(chars, cfg.batch_size, g, image_size=cfg.image_size)
+        loss = loss_fn(model((images - m) / s), labels)  # images: (B, 3, S, S)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+        bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+    return running
 
 
 def _write_outputs(model, config, cfg, staging, seconds, accuracy, running) -> dict:
