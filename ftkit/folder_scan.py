@@ -90,7 +90,7 @@ class FolderScan:
     def raise_problems(self) -> None:
         if self.problems:
             raise ImageFolderError(
-                f"{len(self.problems)} problem(s) in {self.root}:\n{listing(self.problems)}\n"
+                f"{len(self.problems)} problem(s) in {self.root}; got:\n{listing(self.problems)}\n"
                 "Fix: remove or repair these links and files (ftkit changes nothing there)."
             )
 

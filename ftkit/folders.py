@@ -172,7 +172,7 @@ def _decode_all(scan: FolderScan, image_size: int):
         labels.append(label)
     if bad:
         raise ImageFolderError(
-            f"{len(bad)} file(s) in {scan.root} cannot be read as images:\n{listing(bad)}\n"
+            f"{len(bad)} file(s) in {scan.root} cannot be read as images; got:\n{listing(bad)}\n"
             "Fix: re-save them or move them out of the folder (ftkit changes nothing there)."
         )
     if clashes:

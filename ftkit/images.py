@@ -65,15 +65,21 @@ def decode_rgb(blob: bytes, name: str) -> Image.Image:
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 return to_rgb(upright, name, image.format)
+    except ImageFileError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageFileError(
             f"{name} is too large to decode safely (the guard against 'decompression bomb' "
             f"files); got: {exc} Fix: {_SHRINK}"
         ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        size = f"{len(blob)} bytes"
+        reason = (
+            "bytes that are not in an image format ftkit reads"
+            if isinstance(exc, UnidentifiedImageError)
+            else f"{type(exc).__name__}: {exc}"
+        )
         raise ImageFileError(
-            f"cannot read {name} as an image ({size}); got {type(exc).__name__}: {exc}. Fix: "
+            f"cannot read {name} as an image ({len(blob)} bytes); got {reason}. Fix: "
             f"{_RESAVE} (ftkit reads JPEG, PNG, BMP, GIF, TIFF, WebP, PPM/PGM)."
         ) from exc
 
@@ -110,6 +116,6 @@ def to_rgb(image: Image.Image, name: str = "image", file_format: str | None = No
         return image.convert("RGB")
     kind = {"I": "32-bit integer", "F": "32-bit floating-point"}.get(mode, "unusual")
     raise ImageFileError(
-        f"{name} has {kind} pixels (mode {mode}), whose range ftkit cannot tell (they may be "
-        f"scientific data, not a photo); got mode {mode}. Fix: {_RESAVE}."
+        f"{name} has {kind} pixels, whose range ftkit cannot tell (they may be scientific "
+        f"data, not a photo); got mode {mode}. Fix: {_RESAVE}."
     )
