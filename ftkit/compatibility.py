@@ -114,7 +114,7 @@ def check_batch(name: str, batch: object, model: nn.Module | None = None) -> Non
 
 def _check_images(name: str, x: torch.Tensor, channels: int) -> None:
     """Float images (B, C, H, W) with the channels the model's first convolution takes."""
-    seen = shown(f"{x.dtype} images of shape {tuple(x.shape)}")
+    seen = shown(f"{x.dtype} images of shape {tuple(x.shape[1:])} each")
     if not x.is_floating_point():
         raise fail(
             f"{name} yields {x.dtype} images (raw 0-255 pixel values); models need float input",
@@ -239,6 +239,6 @@ def check_compatible(
     labels = everything if everything is not None else labels
     if num_classes is not None:
         whole_number("num_classes", num_classes, minimum=2)
-        check_label_range(name, labels, num_classes, f"num_classes={num_classes}")
+        check_label_range(name, labels, num_classes, f"a head with num_classes={num_classes}")
     if head:
         check_label_range(name, labels, width, "the model's head")

@@ -142,7 +142,7 @@ def _feature_pair(split: str, feats: object, labels: object, classes: int) -> No
             shown("non-finite values"),
             "check the backbone (a diverged model gives NaN features).",
         )
-    check_label_range(f"{split}_labels", labels, classes, f"num_classes={classes}")
+    check_label_range(f"{split}_labels", labels, classes, f"a head with num_classes={classes}")
 
 
 def probe_loaders(

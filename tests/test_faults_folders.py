@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import threading
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fault_fixtures import within
 from PIL import Image
 
 from ftkit import folder_scan, folders, images
@@ -65,25 +65,6 @@ def png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def within(seconds: float, fn):
-    """Run ``fn`` in a daemon thread; fail (instead of hanging the suite) if it spins."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s: it would hang"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 # --- the cases that must be refused with a clear message ----------------------------------
