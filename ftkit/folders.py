@@ -143,15 +143,20 @@ def image_folder_splits(
     checks.seed_value("seed", seed)
     scan = _checked_scan(root)
     _memory_check(len(scan.samples), image_size)
-    images, labels, classes = _decode_all(scan, image_size)
-    n_val, n_test = _split_sizes(scan, labels, fractions)
+    images, labels, problems = _decode_all(scan, image_size)
+    n_val, n_test, short = _split_sizes(scan, labels, fractions)
+    problems += [short] if short else []
+    if problems:  # every kind of problem at once, so that one round of fixes is enough
+        head = f"{len(problems)} kinds of problem in {scan.root}:\n\n" if len(problems) > 1 else ""
+        raise ImageFolderError(head + "\n\n".join(problems) + _UNTOUCHED)
+    classes = scan.classes
     full = TensorImageDataset(torch.stack(images), torch.tensor(labels), classes)
     test, val, train = _split_per_class(np.array(labels), n_test, n_val, seed)
     return Splits(full.subset(train), full.subset(val), full.subset(test), classes)
 
 
 def _decode_all(scan: FolderScan, image_size: int):
-    """Every image decoded once, resized; unreadable files and cross-class copies reported."""
+    """Every image decoded once, resized; unreadable files and cross-class copies listed."""
     resize = v2.Compose([v2.PILToTensor(), v2.Resize(image_size), v2.CenterCrop(image_size)])
     images, labels, bad, seen, copies, clashes = [], [], [], {}, [], []
     for path, label in scan.samples:
@@ -170,13 +175,14 @@ def _decode_all(scan: FolderScan, image_size: int):
             continue
         images.append(resize(picture))  # (3, S, S) uint8
         labels.append(label)
+    problems = []
     if bad:
-        raise ImageFolderError(
+        problems.append(
             f"{len(bad)} file(s) in {scan.root} cannot be read as images; got:\n{listing(bad)}\n"
-            "Fix: re-save them or move them out of the folder (ftkit changes nothing there)."
+            "Fix: re-save them or move them out of the folder."
         )
     if clashes:
-        raise ImageFolderError(
+        problems.append(
             f"{len(clashes)} image(s) in {scan.root} appear in two classes; got:\n"
             f"{listing(clashes)}\nFix: keep each picture in the one class it belongs to."
         )
@@ -186,7 +192,10 @@ def _decode_all(scan: FolderScan, image_size: int):
             ImageFolderWarning,
             stacklevel=3,
         )
-    return images, labels, scan.classes
+    return images, labels, problems
+
+
+_UNTOUCHED = "\n(ftkit changes nothing in the folder.)"
 
 
 def _split_sizes(scan: FolderScan, labels: list[int], fractions: list[float]):
@@ -208,8 +217,8 @@ def _split_sizes(scan: FolderScan, labels: list[int], fractions: list[float]):
             else f"{classes[i]}: no images{_skipped_in(scan, classes[i])}"
             for i in short
         ]
-        raise ImageFolderError(_too_few(scan.root, lines, need))
-    return n_val, n_test
+        return n_val, n_test, _too_few(scan.root, lines, need)
+    return n_val, n_test, None
 
 
 def _minimum(fractions: list[float]) -> int:

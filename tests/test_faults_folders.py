@@ -205,6 +205,14 @@ def text_as_jpeg(tmp):
     return tmp
 
 
+def several_kinds(tmp):
+    good(tmp)
+    (tmp / "cat" / "broken.jpg").write_bytes(b"\x00" * 10)
+    for p in sorted((tmp / "dog").iterdir())[1:]:
+        p.unlink()
+    return tmp
+
+
 def bomb(tmp):
     good(tmp)
     (tmp / "cat" / "bomb.png").write_bytes(png_header(30_000, 30_000))
@@ -254,6 +262,11 @@ FOLDER_FAULTS = [
     ("truncated JPEG", truncated_jpeg, ["cut.jpg", "truncated", "Fix: re-save"]),
     ("zero-byte file", zero_bytes, ["empty.png", "(0 bytes)", "cannot read"]),
     ("text named .jpg", text_as_jpeg, ["notes.jpg", "not in an image format ftkit reads"]),
+    (
+        "all problems at once",
+        several_kinds,
+        ["2 kinds of problem", "broken.jpg", "dog: 1 image(s)", "changes nothing"],
+    ),
     ("decompression bomb", bomb, ["bomb.png is too large to decode safely", "decompression"]),
     ("near-bomb", near_bomb, ["big.png is too large", "100000000 pixels", "Fix: resize"]),
     ("float TIFF", float_tiff, ["depth.tif", "floating-point pixels", "got mode F", "Fix:"]),
