@@ -211,9 +211,10 @@ def _split_sizes(scan: FolderScan, labels: list[int], fractions: list[float]):
             f"at least {_minimum(fractions)}: one or more each for train, validation and "
             f"test with val_fraction={fractions[0]:g}, test_fraction={fractions[1]:g}"
         )
+        found = scan.counts()
         lines = [
-            f"{classes[i]}: {counts[i]} image(s)"
-            if counts[i]
+            f"{classes[i]}: {counts[i]} usable image(s)"
+            if counts[i] or found[i]
             else f"{classes[i]}: no images{_skipped_in(scan, classes[i])}"
             for i in short
         ]

@@ -247,7 +247,11 @@ FOLDER_FAULTS = [
     ("one class", one_class, ["only one class", "['only']", "at least two"]),
     ("empty class folder", empty_class, ["fish: no images", "Fix: add images"]),
     ("only HEIC photos", heic_only, ["bird: no images", "IMG_0.HEIC", "not an image file type"]),
-    ("too few, named one by one", too_few_named, ["ant: 1 image", "bee: 2 image", "at least 3"]),
+    (
+        "too few, named one by one",
+        too_few_named,
+        ["ant: 1 usable image", "bee: 2 usable image", "at least 3"],
+    ),
     ("link loop up the tree", loop_up, ["again is a link back to", "a loop", "Fix: remove"]),
     ("link to itself", loop_self, ["spin.png is a link to spin.png", "a loop of links"]),
     ("link to /", link_to_root_of_disk, ["everything is a link back to /", "a loop"]),
@@ -265,7 +269,7 @@ FOLDER_FAULTS = [
     (
         "all problems at once",
         several_kinds,
-        ["2 kinds of problem", "broken.jpg", "dog: 1 image(s)", "changes nothing"],
+        ["2 kinds of problem", "broken.jpg", "dog: 1 usable image(s)", "changes nothing"],
     ),
     ("decompression bomb", bomb, ["bomb.png is too large to decode safely", "decompression"]),
     ("near-bomb", near_bomb, ["big.png is too large", "100000000 pixels", "Fix: resize"]),

@@ -82,6 +82,6 @@ def test_too_few_images_per_class(tmp_path):
     _photo_folder(tmp_path, per_class=5)
     for p in list((tmp_path / "dogs").iterdir())[2:]:
         p.unlink()
-    with pytest.raises(folders.ImageFolderError, match="dogs: 2 image") as err:
+    with pytest.raises(folders.ImageFolderError, match="dogs: 2 usable image") as err:
         folders.image_folder_splits(tmp_path, image_size=8)
     assert "needs at least 3" in str(err.value) and "cats" not in str(err.value)
