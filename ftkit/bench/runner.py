@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ftkit import data, features, models, training
+from ftkit import data, features, models, outputs, training
 from ftkit.bench import recipes
+from ftkit.checks import InputError
 
 FOUNDATION_METHODS = ("scratch", "linear_probe", "linear_probe_random_init", "finetune")
 TOOLKIT_METHODS = (
@@ -195,6 +197,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    if args.json:  # a bad --json path fails now, not after minutes of runs
+        try:
+            outputs.new_file(args.json, overwrite=True)
+        except InputError as exc:
+            print(f"ftkit bench: error: {exc}", file=sys.stderr)
+            return 2
     if args.perf:
         result = perf()
         print(
@@ -208,7 +216,7 @@ def run_cli(args: argparse.Namespace) -> int:
             f"{result['fit_overhead']:.3f}x the time"
         )
         if args.json:
-            args.json.write_text(json.dumps(result, indent=1))
+            _write_json(args.json, result)
         return 0
     records = []
     runs = plan(args.targets, args.ks, args.seeds, args.methods)
@@ -221,5 +229,10 @@ def run_cli(args: argparse.Namespace) -> int:
         f"{len(runs)} runs in {time.perf_counter() - start:.0f} s"
     )
     if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
+        _write_json(args.json, records)
     return 0
+
+
+def _write_json(path: Path, value: object) -> None:
+    with outputs.atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(value, indent=1))
