@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ftkit import freezing
+from ftkit.devices import resolve_device, to_device
 from ftkit.history import DivergenceError, History, concat_histories
 from ftkit.optim import OPTIMIZERS, discriminative_lrs, make_optimizer, param_groups
 from ftkit.regularization import L2SP
@@ -40,13 +41,6 @@ __all__ = [
 DIVERGENCE_FACTOR = 10.0  # a batch loss above 10 x ln(num_classes) (10 x chance) is divergence
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device``, or CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 # --- evaluation ----------------------------------------------------------------------------
 
 
@@ -66,7 +60,7 @@ def evaluate(
     seen = 0
     with torch.no_grad():
         for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = to_device(x, y, device)
             logits = model(x)
             loss_sum += nn.functional.cross_entropy(
                 logits, y, reduction="sum", label_smoothing=label_smoothing
@@ -222,7 +216,7 @@ def _train_epoch(
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = num_classes = 0
     for x, y in batches:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = to_device(x, y, device)
         logits = model(x)  # (B, num_classes)
         loss = criterion(logits, y)
         opt.zero_grad(set_to_none=True)
