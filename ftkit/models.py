@@ -6,7 +6,6 @@ avgpool, fc``), so what a learner does to it here is what they would do to ``res
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 from collections import OrderedDict
@@ -17,8 +16,15 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from ftkit import checkpoints
+
+# re-exported: lessons catch models.ChecksumError, and doctor checks models.sha256_of
+from ftkit.checkpoints import ChecksumError as ChecksumError
+from ftkit.checkpoints import sha256_of as sha256_of
+
 EMBEDDED_NAME = "embedded"
 CHECKPOINT_FILE = "embedded_resnet.pt"
+_REINSTALL = "Reinstall ftkit, or make the checkpoint again with `ftkit pretrain --out DIR`."
 #: torchvision backbones this course knows the anatomy of (any torchvision classifier loads).
 TORCHVISION_BACKBONES = (
     "resnet18",
@@ -31,10 +37,6 @@ TORCHVISION_BACKBONES = (
 
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights are neither cached nor downloadable (we are offline)."""
-
-
-class ChecksumError(RuntimeError):
-    """A checkpoint's bytes differ from its recorded sha256: refuse to load it."""
 
 
 @dataclass(frozen=True)
@@ -102,41 +104,20 @@ def weights_dir() -> Path:
     return Path(__file__).parent / "source" / "weights"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def save_checkpoint(model: SmallResNet, config: dict, path: Path) -> str:
-    """Save weights and config as plain tensors and values (``weights_only`` loadable); return
-    the sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "config": config}, path)
-    digest = sha256_of(path)
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    return digest
+def save_checkpoint(
+    model: SmallResNet, config: dict, path: Path, *, overwrite: bool = False
+) -> str:
+    """Save weights and config as plain tensors and values (``weights_only`` loadable), with a
+    sha256 beside them (``checkpoints.save``); return the sha256."""
+    return checkpoints.save(
+        {"state_dict": model.state_dict(), "config": config}, path, overwrite=overwrite
+    )
 
 
 def load_checkpoint(path: Path | None = None) -> tuple[SmallResNet, dict]:
     """Load a SmallResNet checkpoint after checking its sha256, with ``weights_only=True``."""
     path = Path(path) if path is not None else weights_dir() / CHECKPOINT_FILE
-    sha_file = path.with_name(path.name + ".sha256")
-    if not path.exists() or not sha_file.exists():
-        raise FileNotFoundError(
-            f"No checkpoint at {path} (with {sha_file.name} beside it). Reinstall ftkit, or make "
-            "one with `ftkit pretrain --out DIR`."
-        )
-    expected = sha_file.read_text().split()[0]
-    actual = sha256_of(path)
-    if actual != expected:
-        raise ChecksumError(
-            f"{path} has sha256 {actual[:12]}... but {sha_file.name} says {expected[:12]}...: "
-            "the file is corrupt or was replaced. Reinstall ftkit or re-run `ftkit pretrain`."
-        )
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = checkpoints.load(path, fix=_REINSTALL)
     config = blob["config"]
     model = SmallResNet(len(config["classes"]), tuple(config["widths"]), tuple(config["blocks"]))
     model.load_state_dict(blob["state_dict"])
