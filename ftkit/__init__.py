@@ -27,6 +27,7 @@ __all__ = [
     "folders",
     "freezing",
     "history",
+    "inference",
     "lr_finder",
     "models",
     "optim",

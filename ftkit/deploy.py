@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import checkpoints, data, folders
+from ftkit import checkpoints, data, folders, inference
 from ftkit.models import BackboneInfo
 
 # --- preprocessing and prediction ----------------------------------------------------------
@@ -49,7 +49,6 @@ def preprocess(image_path: str | Path, info: BackboneInfo) -> torch.Tensor:
     return data.eval_transforms(info)(pixels).unsqueeze(0)
 
 
-@torch.no_grad()
 def predict(
     model: nn.Module, image_path: str | Path, *, info: BackboneInfo, classes: Sequence[str]
 ) -> tuple[str, float]:
@@ -58,26 +57,17 @@ def predict(
     >>> predict(model, "my_photos/cat/001.jpg", info=info, classes=splits.classes)  # doctest: +SKIP
     ('cat', 0.97)
     """
-    was_training = model.training
-    model.eval()
-    try:
-        probs = torch.softmax(model(preprocess(image_path, info)), dim=1)[0]  # (C,)
-    finally:
-        model.train(was_training)
+    batch = [(preprocess(image_path, info), torch.zeros(1))]
+    probs = torch.softmax(inference.logits(model, batch)[0], dim=1)[0].cpu()  # (C,)
     index = int(probs.argmax())
     return classes[index], float(probs[index])
 
 
-@torch.no_grad()
 def probabilities(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        batches = [(torch.softmax(model(x), dim=1), torch.as_tensor(y)) for x, y in loader]
-    finally:
-        model.train(was_training)
-    return torch.cat([p for p, _ in batches]), torch.cat([y for _, y in batches])
+    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode (each
+    module's mode restored after), on the CPU."""
+    out, labels = inference.logits(model, loader)
+    return torch.softmax(out, dim=1).cpu(), labels.cpu()
 
 
 # --- export --------------------------------------------------------------------------------

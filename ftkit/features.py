@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ftkit import models
+from ftkit import inference, models
+from ftkit.devices import device_of, resolve_device
 
 Features = tuple[torch.Tensor, torch.Tensor]  # (N, D) float32, (N,) int64
 
@@ -51,7 +52,6 @@ def feature_module(backbone: nn.Module, layer: str) -> nn.Module:
         ) from None
 
 
-@torch.no_grad()
 def extract_features(
     backbone: nn.Module,
     loader: DataLoader,
@@ -61,11 +61,12 @@ def extract_features(
 ) -> Features:
     """Features (N, D) and labels (N,) of every batch of ``loader``, in the loader's order.
 
-    The backbone runs in eval mode without gradients (its previous mode is restored); the
-    forward stops at ``layer``. Spatial maps (N, C, H, W) are global-average-pooled to (N, C).
-    Features come back on the CPU as float32.
+    The backbone runs in eval mode under ``torch.inference_mode`` (each module's previous mode
+    is restored, see ``ftkit.inference``); the forward stops at ``layer``. Spatial maps
+    (N, C, H, W) are global-average-pooled to (N, C). Features stay on the device until the
+    end and come back on the CPU as float32.
     """
-    device = torch.device(device) if device is not None else _device_of(backbone)
+    device = resolve_device(device) if device is not None else device_of(backbone)
     captured: list[torch.Tensor] = []
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -73,33 +74,27 @@ def extract_features(
         raise _StopForward
 
     handle = feature_module(backbone, layer).register_forward_hook(hook)
-    was_training = backbone.training
-    backbone.eval()
     feats, labels = [], []
     try:
-        for images, targets in loader:
-            captured.clear()
-            try:
-                backbone(images.to(device))
-            except _StopForward:
-                pass
-            feats.append(_pool(captured[0]).float().cpu())
-            labels.append(torch.as_tensor(targets).long())
+        with inference.eval_mode(backbone), torch.inference_mode():
+            for images, targets in loader:
+                try:
+                    backbone(images.to(device, non_blocking=True))
+                except _StopForward:
+                    pass
+                feats.append(_pool(captured.pop()).float())  # (B, D), on the device
+                labels.append(torch.as_tensor(targets).long())
     finally:
         handle.remove()
-        backbone.train(was_training)
-    return torch.cat(feats), torch.cat(labels)
+    if not feats:
+        raise ValueError("the loader yielded no batch: there is nothing to extract features from")
+    return torch.cat(feats).cpu(), torch.cat(labels)  # one copy to the host
 
 
 def _pool(output: torch.Tensor) -> torch.Tensor:
     if output.ndim == 4:  # (B, C, H, W) -> (B, C)
         return output.mean(dim=(2, 3))
     return torch.flatten(output, 1)
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    param = next(module.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
 
 
 def in_order(loader: DataLoader) -> DataLoader:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing
+from ftkit import freezing, inference
 from ftkit.devices import resolve_device, to_device
 from ftkit.history import DivergenceError, History, concat_histories
 from ftkit.optim import OPTIMIZERS, discriminative_lrs, make_optimizer, param_groups
@@ -51,27 +51,13 @@ def evaluate(
     *,
     label_smoothing: float = 0.0,
 ) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy over ``loader``, in eval mode (modes restored after)."""
-    device = resolve_device(device) if device is not None else next(model.parameters()).device
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    seen = 0
-    with torch.no_grad():
-        for x, y in loader:
-            x, y = to_device(x, y, device)
-            logits = model(x)
-            loss_sum += nn.functional.cross_entropy(
-                logits, y, reduction="sum", label_smoothing=label_smoothing
-            )
-            correct += (logits.argmax(1) == y).sum()
-            seen += y.shape[0]
-    for m, mode in zip(model.modules(), modes):
-        m.training = mode
-    if seen == 0:
-        raise ValueError("the loader yielded no batches")
-    return loss_sum.item() / seen, correct.item() / seen
+    """Mean cross-entropy loss and accuracy over ``loader``, in eval mode (each module's mode
+    restored after), read from the device once."""
+    out, y = inference.logits(model, loader, device)  # (N, C), (N,)
+    loss = nn.functional.cross_entropy(out, y, label_smoothing=label_smoothing)
+    accuracy = (out.argmax(1) == y).double().mean()
+    loss_value, accuracy_value = torch.stack([loss.double(), accuracy]).tolist()
+    return loss_value, accuracy_value
 
 
 # --- fit -----------------------------------------------------------------------------------
