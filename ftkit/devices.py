@@ -33,10 +33,10 @@ def device_of(module: nn.Module) -> torch.device:
 def to_device(
     x: torch.Tensor, y: torch.Tensor | object, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch ``(x, y)`` on ``device``; labels become int64 tensors.
+    """One batch ``(x, y)`` on ``device`` (labels as a tensor).
 
     ``non_blocking=True`` lets a copy from pinned memory overlap with the GPU's work; on the CPU
     it is a no-op.
     """
-    y = torch.as_tensor(y).long()
+    y = torch.as_tensor(y)
     return x.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,14 +21,17 @@ from tqdm.auto import tqdm
 
 from ftkit import freezing, inference
 from ftkit.devices import resolve_device, to_device
+from ftkit.fit_config import FitConfig, check_batch, check_labels, check_loader_not_empty
 from ftkit.history import DivergenceError, History, concat_histories
 from ftkit.optim import OPTIMIZERS, discriminative_lrs, make_optimizer, param_groups
 from ftkit.regularization import L2SP
 from ftkit.schedules import make_scheduler
+from ftkit.stopping import DivergenceGuard, EarlyStopping
 
 __all__ = [
     "OPTIMIZERS",
     "DivergenceError",
+    "FitConfig",
     "History",
     "discriminative_lrs",
     "evaluate",
@@ -37,9 +42,6 @@ __all__ = [
     "param_groups",
     "resolve_device",
 ]
-
-DIVERGENCE_FACTOR = 10.0  # a batch loss above 10 x ln(num_classes) (10 x chance) is divergence
-
 
 # --- evaluation ----------------------------------------------------------------------------
 
@@ -68,176 +70,165 @@ def fit(
     train_loader: DataLoader,
     val_loader: Iterable | None = None,
     *,
-    epochs: int,
-    lr: float | Mapping[str, float] = 1e-3,
-    optimizer: str = "sgd",
-    weight_decay: float = 0.0,
-    schedule: str = "constant",
-    warmup_epochs: float = 0,
-    label_smoothing: float = 0.0,
-    l2sp: float = 0.0,
-    early_stopping: int | None = None,
-    monitor: str = "val_acc",
-    clip_grad_norm: float | None = None,
-    bn_policy: str = "frozen_eval",
-    groups: Mapping[str, nn.Module] | None = None,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-    max_loss: float | None = None,
-    on_divergence: str = "raise",
+    config: FitConfig | None = None,
+    **options: Any,
 ) -> History:
-    """Train ``model`` in place and return its per-epoch ``History``.
+    """Train ``model`` in place; return its per-epoch ``History``. ``options``: ``FitConfig``.
 
-    ``seed`` reseeds torch's global RNG (dropout, augmentations); the batch order comes from the
-    loader's own generator, so make fresh loaders (``data.make_loaders``) to repeat a run exactly.
-
-    Args:
-        lr: one LR, or a dict by layer group name (see ``discriminative_lrs``).
-        schedule: ``"constant"``, ``"cosine"`` or ``"onecycle"``, stepped per batch after a
-            linear warm-up of ``warmup_epochs`` (converted to steps).
-        l2sp: L2-SP strength alpha, around the weights at the start of this call; the head (the
-            model's ``fc``/``classifier``, or the last of ``groups``) is excluded.
-        early_stopping: patience in epochs on ``monitor`` (``"val_acc"`` or ``"val_loss"``); the
-            best weights are restored at the end.
-        bn_policy: ``"frozen_eval"`` or ``"train"``; see ``ftkit.freezing``.
-        max_loss: a training batch loss above it (or NaN/inf) is divergence; default
-            ``10 * ln(num_classes)``, ten times the loss of guessing. It is checked once per
-            epoch (no per-batch sync) and the weights are restored to the start of that epoch,
-            the last state known good. ``on_divergence="raise"`` raises ``DivergenceError``,
-            ``"stop"`` returns the history with ``diverged=True``.
+    It ends with the last completed epoch's weights (the best epoch's under early stopping),
+    also after a divergence, an error or Ctrl-C, and with each module's mode as it was before.
+    An error propagates with the epochs completed so far as ``exc.history``.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if early_stopping is not None and val_loader is None:
-        raise ValueError("early_stopping needs a val_loader to monitor")
-    if monitor not in ("val_acc", "val_loss") or on_divergence not in ("raise", "stop"):
-        raise ValueError(f"bad monitor {monitor!r} or on_divergence {on_divergence!r}")
-    freezing.apply_bn_policy(model, bn_policy)  # validates the policy name early
-    torch.manual_seed(seed)  # dropout and augmentations draw from the global RNG
-    device = resolve_device(device)
-    model.to(device)
-    groups_ = param_groups(model, lr, weight_decay=weight_decay, groups=groups)
-    if not groups_:
-        raise ValueError("no trainable parameters: everything is frozen")
-    opt = make_optimizer(groups_, optimizer)
-    params = [p for g in groups_ for p in g["params"]]
-    scheduler = make_scheduler(
-        opt,
-        schedule,
-        epochs * len(train_loader),
-        warmup_steps=round(warmup_epochs * len(train_loader)),
-    )
-    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    head = list(groups.values())[-1] if groups is not None else None  # else models.head_of
-    penalty = L2SP(model, alpha=l2sp, head=head) if l2sp else None
-    history = History(monitor=monitor)
-    live = list(model.state_dict().values())
-    snapshot = [t.detach().clone() for t in live]  # the last known-good state, refreshed per epoch
-    best_state, best_value, waited = None, None, 0
-    bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch") if progress else range(1, epochs + 1)
-    for epoch in bar:
-        start = time.perf_counter()
-        if epoch > 1:
-            _copy(snapshot, live)
-        model.train()
-        freezing.apply_bn_policy(model, bn_policy)
-        batches = (
-            tqdm(train_loader, leave=False, desc=f"epoch {epoch}") if progress else train_loader
-        )
-        loss_sum, correct, worst, seen, num_classes = _train_epoch(
-            model, batches, opt, criterion, scheduler, penalty, clip_grad_norm, params, device
-        )
-        limit = max_loss if max_loss is not None else DIVERGENCE_FACTOR * math.log(num_classes)
-        worst_value, train_loss = worst.item(), loss_sum.item() / seen
-        if not (math.isfinite(worst_value) and math.isfinite(train_loss)) or worst_value > limit:
-            _copy(live, snapshot)
-            history.diverged = True
-            if on_divergence == "raise":
-                raise DivergenceError(_divergence_message(opt, epoch, worst_value, limit))
-            break
-        val_loss, val_acc = (
-            evaluate(model, val_loader, device) if val_loader is not None else (math.nan, math.nan)
-        )
-        history.append(
-            epoch=epoch,
-            train_loss=train_loss,
-            train_acc=correct.item() / seen,
-            val_loss=val_loss,
-            val_acc=val_acc,
-            seconds=time.perf_counter() - start,
-            lr={g["name"]: g["lr"] for g in opt.param_groups},
-        )
-        if progress:
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{val_acc:.3f}")
-        value = val_acc if monitor == "val_acc" else -val_loss
-        if val_loader is not None and (best_value is None or value > best_value):
-            best_value, waited, history.best_epoch = value, 0, epoch
-            if early_stopping is not None:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        elif early_stopping is not None:
-            waited += 1
-            if waited >= early_stopping:
-                history.stopped_early = True
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    cfg = FitConfig.build(config, options)  # every option checked before any work
+    _check_loaders(train_loader, val_loader, cfg)
+    device = _prepare(model, cfg)
+    step = TrainStep(model, cfg, steps_per_epoch=len(train_loader))
+    history, guard = History(monitor=cfg.monitor), DivergenceGuard(model, cfg.max_loss)
+    stopper = EarlyStopping(model, cfg.monitor, cfg.early_stopping)
+    try:
+        with inference.preserved_modes(model):
+            for epoch in _progress(range(1, cfg.epochs + 1), cfg.progress, "fit"):
+                start = time.perf_counter()
+                train = step.epoch(_progress(train_loader, cfg.progress, f"epoch {epoch}"), device)
+                if guard.diverged(train.worst, train.loss, train.num_classes):
+                    history.diverged = True
+                    guard.restore()
+                    if cfg.on_divergence == "raise":
+                        raise DivergenceError(_divergence_message(step.lrs(), epoch, train, guard))
+                    break
+                val = _validate(model, val_loader, device)
+                seconds = time.perf_counter() - start
+                history.append(
+                    epoch=epoch, **train.metrics(), **val, lr=step.lrs(), seconds=seconds
+                )
+                guard.commit()
+                if val_loader is not None and stopper.update(epoch, val[cfg.monitor]):
+                    history.stopped_early = True
+                    break
+    except BaseException as exc:  # Ctrl-C too: leave a known state, never half an epoch
+        if not stopper.restore_best():
+            guard.restore()
+        exc.history = history
+        raise
+    finally:
+        history.best_epoch = stopper.best_epoch
+    stopper.restore_best()
     return history
 
 
-def _train_epoch(
-    model: nn.Module,
-    batches: Iterable,
-    opt: torch.optim.Optimizer,
-    criterion: nn.Module,
-    scheduler,
-    penalty: L2SP | None,
-    clip: float | None,
-    params: list[nn.Parameter],
-    device: torch.device,
-):
-    """One pass over the batches; sums stay on the device (no per-batch sync)."""
-    loss_sum = torch.zeros((), device=device)
-    worst = torch.zeros((), device=device)  # the largest batch loss: the divergence check
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    seen = num_classes = 0
-    for x, y in batches:
-        x, y = to_device(x, y, device)
-        logits = model(x)  # (B, num_classes)
-        loss = criterion(logits, y)
-        opt.zero_grad(set_to_none=True)
-        (loss + penalty(model) if penalty is not None else loss).backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(params, clip)
-        opt.step()
-        if scheduler is not None:
-            scheduler.step()
-        batch_loss = loss.detach()
-        loss_sum += batch_loss * y.shape[0]
-        worst = torch.maximum(worst, batch_loss)
-        correct += (logits.argmax(1) == y).sum()
-        seen += y.shape[0]
-        num_classes = logits.shape[1]
-    if seen == 0:
-        raise ValueError("train_loader yielded no batches")
-    return loss_sum, correct, worst, seen, num_classes
+def _prepare(model: nn.Module, cfg: FitConfig) -> torch.device:
+    """Seed (only when asked), choose the device once and move the model there once."""
+    if cfg.seed is not None:
+        torch.manual_seed(cfg.seed)  # dropout and augmentations draw from the global RNG
+    device = resolve_device(cfg.device)
+    model.to(device)  # batches follow with non_blocking copies
+    return device
 
 
-def _copy(dst: list[torch.Tensor], src: list[torch.Tensor]) -> None:
-    with torch.no_grad():
-        for d, s in zip(dst, src):
-            d.copy_(s)
+def _check_loaders(train_loader: Iterable, val_loader: Iterable | None, cfg: FitConfig) -> None:
+    check_loader_not_empty("train_loader", train_loader)
+    if val_loader is not None:
+        check_loader_not_empty("val_loader", val_loader)
+    elif cfg.early_stopping is not None:
+        raise ValueError("early_stopping needs a val_loader to monitor; pass one, or None")
 
 
-def _divergence_message(opt: torch.optim.Optimizer, epoch: int, worst: float, limit: float) -> str:
-    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
-    top = max(lrs.values())
+@dataclass(frozen=True)
+class EpochTotals:
+    """One epoch of training, read from the device once: mean loss, accuracy, worst batch loss."""
+
+    loss: float
+    acc: float
+    worst: float
+    num_classes: int
+
+    def metrics(self) -> dict[str, float]:
+        return {"train_loss": self.loss, "train_acc": self.acc}
+
+
+class TrainStep:
+    """One optimisation step, as lesson 07 writes it by hand, and an epoch of them.
+
+    Built from a ``FitConfig``: param groups (one LR per layer group), the optimizer (a name or
+    a factory), the per-batch LR schedule, the criterion, L2-SP and gradient clipping.
+    """
+
+    def __init__(self, model: nn.Module, cfg: FitConfig, *, steps_per_epoch: int) -> None:
+        self.bn_policy = cfg.bn_policy
+        groups = param_groups(model, cfg.lr, weight_decay=cfg.weight_decay, groups=cfg.groups)
+        if not groups:
+            raise ValueError("no trainable parameters: everything is frozen (freezing.unfreeze)")
+        self.model, self.clip = model, cfg.clip_grad_norm
+        self.params = [p for g in groups for p in g["params"]]
+        factory = cfg.optimizer if callable(cfg.optimizer) else None
+        self.opt = factory(groups) if factory else make_optimizer(groups, cfg.optimizer)
+        total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
+        self.scheduler = make_scheduler(self.opt, cfg.schedule, total, warmup_steps=warmup)
+        self.criterion = cfg.criterion or nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.checks = cfg.criterion is None  # class-index labels, checked against the head
+        head = list(cfg.groups.values())[-1] if cfg.groups is not None else None
+        self.penalty = L2SP(model, alpha=cfg.l2sp, head=head) if cfg.l2sp else None
+
+    def lrs(self) -> dict[str, float]:
+        return {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.opt.param_groups)}
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, host_y: torch.Tensor | None = None):
+        logits = self.model(x)  # (B, num_classes)
+        if host_y is not None:
+            check_labels(host_y, logits.shape[1])
+        loss = self.criterion(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        (loss + self.penalty(self.model) if self.penalty is not None else loss).backward()
+        if self.clip is not None:
+            nn.utils.clip_grad_norm_(self.params, self.clip)
+        self.opt.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return logits.detach(), loss.detach()
+
+    def epoch(self, batches: Iterable, device: torch.device) -> EpochTotals:
+        """A pass over ``batches`` in train mode (with the batch-norm policy); sums stay on the
+        device and are read once at the end."""
+        self.model.train()
+        freezing.apply_bn_policy(self.model, self.bn_policy)
+        loss_sum = torch.zeros((), device=device)
+        worst = torch.zeros((), device=device)  # the largest batch loss: the divergence check
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = num_classes = 0
+        for x, y in batches:
+            if self.checks:
+                check_batch(x, torch.as_tensor(y))  # on the host: no device sync
+            xd, yd = to_device(x, y, device)
+            logits, loss = self(xd, yd, torch.as_tensor(y) if self.checks else None)
+            loss_sum += loss * yd.shape[0]
+            worst = torch.maximum(worst, loss)
+            correct += (logits.argmax(1) == yd).sum()
+            seen, num_classes = seen + yd.shape[0], logits.shape[1]
+        if seen == 0:
+            raise ValueError("train_loader yielded no batch")
+        total, hits, top = torch.stack(
+            [loss_sum.double(), correct.double(), worst.double()]
+        ).tolist()
+        return EpochTotals(total / seen, hits / seen, top, num_classes)  # one host sync above
+
+
+def _validate(model: nn.Module, val_loader, device: torch.device) -> dict[str, float]:
+    loss, acc = evaluate(model, val_loader, device) if val_loader else (math.nan, math.nan)
+    return {"val_loss": loss, "val_acc": acc}
+
+
+def _progress(items: Iterable, progress: bool, desc: str) -> Iterable:
+    return tqdm(items, desc=desc, leave=desc == "fit") if progress else items
+
+
+def _divergence_message(lrs: dict, epoch: int, train: EpochTotals, guard: DivergenceGuard) -> str:
     shown = ", ".join(f"{n}={v:.3g}" for n, v in lrs.items())
     return (
-        f"Training diverged in epoch {epoch}: a batch loss reached {worst:.4g} "
-        f"(limit {limit:.3g}, or NaN/inf). The learning rate is the likely cause ({shown}); "
-        f"try 10x smaller, e.g. lr={top / 10:.3g}. The weights were restored to the start "
-        f"of epoch {epoch}, so nothing learned before is lost."
+        f"Training diverged in epoch {epoch}: a batch loss reached {train.worst:.4g} "
+        f"(limit {guard.limit(train.num_classes):.3g}, or NaN/inf). The learning rate is the "
+        f"likely cause ({shown}); try 10x smaller, e.g. lr={max(lrs.values()) / 10:.3g}. The "
+        f"weights were restored to the start of epoch {epoch} (or to the best epoch under "
+        "early stopping), so nothing learned before is lost."
     )
 
 
@@ -253,7 +244,7 @@ def gradual_unfreeze(
     lr: float | Mapping[str, float],
     groups: Mapping[str, nn.Module] | None = None,
     stages: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     **fit_kwargs,
 ) -> History:
     """ULMFiT's gradual unfreezing: train the head alone, then unfreeze one more group per stage.
@@ -276,7 +267,7 @@ def gradual_unfreeze(
             epochs=epochs_per_stage,
             lr=lr,
             groups=named,
-            seed=seed + stage,
+            seed=None if seed is None else seed + stage,
             **fit_kwargs,
         )
         parts.append(part)
@@ -295,7 +286,7 @@ def lp_ft(
     finetune_epochs: int,
     finetune_lr: float | Mapping[str, float],
     groups: Mapping[str, nn.Module] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     **fit_kwargs,
 ) -> History:
     """Linear probe, then fine-tune (LP-FT, Kumar et al. 2022).
@@ -326,7 +317,7 @@ def lp_ft(
         epochs=finetune_epochs,
         lr=finetune_lr,
         groups=named,
-        seed=seed + 1,
+        seed=None if seed is None else seed + 1,
         **fit_kwargs,
     )
     return concat_histories([probe, tune])

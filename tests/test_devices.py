@@ -17,6 +17,6 @@ def test_device_of_a_module_without_parameters_is_the_cpu():
     assert device_of(nn.Linear(2, 2)) == torch.device("cpu")
 
 
-def test_to_device_makes_int64_labels():
+def test_to_device_makes_label_tensors():
     x, y = to_device(torch.zeros(2, 3), [1, 2], torch.device("cpu"))
     assert y.dtype == torch.int64 and y.tolist() == [1, 2] and x.shape == (2, 3)
