@@ -24,6 +24,7 @@ __all__ = [
     "evaluation",
     "exercises",
     "features",
+    "fit_config",
     "folders",
     "freezing",
     "history",
@@ -32,8 +33,10 @@ __all__ = [
     "models",
     "optim",
     "plots",
+    "probes",
     "regularization",
     "schedules",
+    "stopping",
     "training",
     "widgets",
 ]
