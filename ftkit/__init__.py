@@ -35,8 +35,10 @@ __all__ = [
     "plots",
     "probes",
     "regularization",
+    "resnet",
     "schedules",
     "stopping",
+    "train_step",
     "training",
     "widgets",
 ]

@@ -11,6 +11,7 @@ import copy
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing
+from ftkit import freezing, inference
 from ftkit.devices import resolve_device, to_device
 from ftkit.optim import make_optimizer, param_groups
 
@@ -69,36 +70,37 @@ def lr_range_test(
     _check_range(start_lr, end_lr, num_steps, smoothing, diverge_factor)
     device = resolve_device(device)
     model.to(device)
-    saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    modes = [m.training for m in model.modules()]
-    if isinstance(optimizer, torch.optim.Optimizer):
-        opt, saved_opt = optimizer, copy.deepcopy(optimizer.state_dict())
-    else:
-        groups_ = param_groups(model, start_lr, weight_decay=weight_decay, groups=groups)
-        opt, saved_opt = make_optimizer(groups_, optimizer), None
-    schedule = _Schedule(opt, start_lr, end_lr, num_steps)
-    torch.manual_seed(seed)
-    try:
+    with _restoring(model, optimizer):
+        if isinstance(optimizer, torch.optim.Optimizer):
+            opt = optimizer
+        else:
+            groups_ = param_groups(model, start_lr, weight_decay=weight_decay, groups=groups)
+            opt = make_optimizer(groups_, optimizer)
+        schedule = _Schedule(opt, start_lr, end_lr, num_steps)
+        torch.manual_seed(seed)
         model.train()
         freezing.apply_bn_policy(model, bn_policy)
-        raw = _sweep(
-            model,
-            train_loader,
-            opt,
-            schedule,
-            _Divergence(smoothing, diverge_factor),
-            device,
-            progress,
-        )
-    finally:
-        model.load_state_dict(saved_model)
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
-        if saved_opt is not None:
-            optimizer.load_state_dict(saved_opt)
+        stop = _Divergence(smoothing, diverge_factor)
+        raw = _sweep(model, train_loader, opt, schedule, stop, device, progress)
     lrs = [schedule.lr(step) for step in range(len(raw))]
     losses = smooth(raw, smoothing)
     return LRFinderResult(lrs, losses, raw, suggest(lrs, losses))
+
+
+@contextmanager
+def _restoring(model: nn.Module, optimizer: str | torch.optim.Optimizer) -> Iterator[None]:
+    """The sweep trains for real: weights, buffers, each module's mode and a passed
+    optimizer's state come back on exit (also on error or Ctrl-C)."""
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    passed = isinstance(optimizer, torch.optim.Optimizer)
+    saved_opt = copy.deepcopy(optimizer.state_dict()) if passed else None
+    try:
+        with inference.preserved_modes(model):
+            yield
+    finally:
+        model.load_state_dict(saved)
+        if saved_opt is not None:
+            optimizer.load_state_dict(saved_opt)
 
 
 def _check_range(start_lr, end_lr, num_steps, smoothing, diverge_factor) -> None:

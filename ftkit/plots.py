@@ -273,17 +273,11 @@ def weight_change_plot(changes: Mapping[str, float], ax: Axes | None = None) -> 
     return fig
 
 
-# --- grouped bars ----------------------------------------------------------------------------
-
-
 def grouped_bars(
     values: Mapping[str, Mapping[str, float]], ax: Axes | None = None, *, ylabel: str = ""
 ) -> Figure:
     """One cluster of bars per inner key (e.g. layer group), one colour per outer key."""
-    if ax is None:
-        fig, ax = new_axes(None, (5.5, 3.2))
-    else:
-        fig = ax.figure
+    fig, ax = new_axes(ax, (5.5, 3.2))
     series = list(values)
     cats = list(dict.fromkeys(c for s in series for c in values[s]))
     width = 0.8 / max(len(series), 1)

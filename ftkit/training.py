@@ -1,9 +1,11 @@
 """One training loop, ``fit``, with the knobs fine-tuning needs, and the recipes built on it.
 
-``fit(model, train_loader, val_loader, ...) -> History``. Optimizer param groups follow the
-model's layer groups (``ftkit.optim``, re-exported here), so each group can have its own LR
-and frozen groups simply are not there. The loop keeps per-batch work on the device: losses
-and correct counts accumulate as tensors and are read once per epoch.
+``fit(model, train_loader, val_loader, **options) -> History`` reads like the loop a learner
+writes by hand: per epoch, train (``train_step.TrainStep``), guard against divergence, validate,
+record, maybe stop early (``ftkit.stopping``). Its options are a typed, checked ``FitConfig``.
+Optimizer param groups follow the model's layer groups (``ftkit.optim``, re-exported here), so
+each group can have its own LR and frozen groups simply are not there. Per-batch work stays on
+the device: losses and correct counts accumulate as tensors and are read once per epoch.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,13 +21,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ftkit import freezing, inference
-from ftkit.devices import resolve_device, to_device
-from ftkit.fit_config import FitConfig, check_batch, check_labels, check_loader_not_empty
+from ftkit.devices import resolve_device
+from ftkit.fit_config import FitConfig, check_loader_not_empty
 from ftkit.history import DivergenceError, History, concat_histories
 from ftkit.optim import OPTIMIZERS, discriminative_lrs, make_optimizer, param_groups
-from ftkit.regularization import L2SP
-from ftkit.schedules import make_scheduler
 from ftkit.stopping import DivergenceGuard, EarlyStopping
+from ftkit.train_step import EpochTotals, TrainStep
 
 __all__ = [
     "OPTIMIZERS",
@@ -131,85 +131,6 @@ def _check_loaders(train_loader: Iterable, val_loader: Iterable | None, cfg: Fit
         check_loader_not_empty("val_loader", val_loader)
     elif cfg.early_stopping is not None:
         raise ValueError("early_stopping needs a val_loader to monitor; pass one, or None")
-
-
-@dataclass(frozen=True)
-class EpochTotals:
-    """One epoch of training, read from the device once: mean loss, accuracy, worst batch loss."""
-
-    loss: float
-    acc: float
-    worst: float
-    num_classes: int
-
-    def metrics(self) -> dict[str, float]:
-        return {"train_loss": self.loss, "train_acc": self.acc}
-
-
-class TrainStep:
-    """One optimisation step, as lesson 07 writes it by hand, and an epoch of them.
-
-    Built from a ``FitConfig``: param groups (one LR per layer group), the optimizer (a name or
-    a factory), the per-batch LR schedule, the criterion, L2-SP and gradient clipping.
-    """
-
-    def __init__(self, model: nn.Module, cfg: FitConfig, *, steps_per_epoch: int) -> None:
-        self.bn_policy = cfg.bn_policy
-        groups = param_groups(model, cfg.lr, weight_decay=cfg.weight_decay, groups=cfg.groups)
-        if not groups:
-            raise ValueError("no trainable parameters: everything is frozen (freezing.unfreeze)")
-        self.model, self.clip = model, cfg.clip_grad_norm
-        self.params = [p for g in groups for p in g["params"]]
-        factory = cfg.optimizer if callable(cfg.optimizer) else None
-        self.opt = factory(groups) if factory else make_optimizer(groups, cfg.optimizer)
-        total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
-        self.scheduler = make_scheduler(self.opt, cfg.schedule, total, warmup_steps=warmup)
-        self.criterion = cfg.criterion or nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        self.checks = cfg.criterion is None  # class-index labels, checked against the head
-        head = list(cfg.groups.values())[-1] if cfg.groups is not None else None
-        self.penalty = L2SP(model, alpha=cfg.l2sp, head=head) if cfg.l2sp else None
-
-    def lrs(self) -> dict[str, float]:
-        return {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.opt.param_groups)}
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, host_y: torch.Tensor | None = None):
-        logits = self.model(x)  # (B, num_classes)
-        if host_y is not None:
-            check_labels(host_y, logits.shape[1])
-        loss = self.criterion(logits, y)
-        self.opt.zero_grad(set_to_none=True)
-        (loss + self.penalty(self.model) if self.penalty is not None else loss).backward()
-        if self.clip is not None:
-            nn.utils.clip_grad_norm_(self.params, self.clip)
-        self.opt.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        return logits.detach(), loss.detach()
-
-    def epoch(self, batches: Iterable, device: torch.device) -> EpochTotals:
-        """A pass over ``batches`` in train mode (with the batch-norm policy); sums stay on the
-        device and are read once at the end."""
-        self.model.train()
-        freezing.apply_bn_policy(self.model, self.bn_policy)
-        loss_sum = torch.zeros((), device=device)
-        worst = torch.zeros((), device=device)  # the largest batch loss: the divergence check
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        seen = num_classes = 0
-        for x, y in batches:
-            if self.checks:
-                check_batch(x, torch.as_tensor(y))  # on the host: no device sync
-            xd, yd = to_device(x, y, device)
-            logits, loss = self(xd, yd, torch.as_tensor(y) if self.checks else None)
-            loss_sum += loss * yd.shape[0]
-            worst = torch.maximum(worst, loss)
-            correct += (logits.argmax(1) == yd).sum()
-            seen, num_classes = seen + yd.shape[0], logits.shape[1]
-        if seen == 0:
-            raise ValueError("train_loader yielded no batch")
-        total, hits, top = torch.stack(
-            [loss_sum.double(), correct.double(), worst.double()]
-        ).tolist()
-        return EpochTotals(total / seen, hits / seen, top, num_classes)  # one host sync above
 
 
 def _validate(model: nn.Module, val_loader, device: torch.device) -> dict[str, float]:
