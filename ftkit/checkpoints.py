@@ -97,16 +97,21 @@ def load(path: str | Path, *, fix: str = "Save or download it again.") -> dict[s
 
 
 class _temporary:
-    """A temporary file beside ``target`` (same folder, so the rename is atomic), removed if the
-    block fails before it was renamed."""
+    """A temporary file with the target's name, in a fresh folder beside it (same file system,
+    so the rename is atomic); removed if the block fails before it was renamed.
+
+    The name matters: ``torch.save`` records the file's stem inside the archive, so a file
+    written under another name would not be byte-identical (nor have the same sha256) as one
+    saved straight to ``target``.
+    """
 
     def __init__(self, target: Path) -> None:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        self.path = Path(name)
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        self.path = self.folder / target.name
 
     def __enter__(self) -> Path:
         return self.path
 
     def __exit__(self, *exc: object) -> None:
         self.path.unlink(missing_ok=True)
+        self.folder.rmdir()

@@ -88,3 +88,13 @@ def test_models_and_deploy_write_the_same_format(tmp_path):
     restored, _ = models.load_checkpoint(tmp_path / "m.pt")
     for name, tensor in model.state_dict().items():
         assert torch.equal(restored.state_dict()[name], tensor)
+
+
+def test_the_bytes_are_those_of_a_plain_torch_save(tmp_path):
+    """torch.save records the file's name inside the archive: the atomic write must not change
+    it, or re-made checkpoints would stop matching their published sha256."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    torch.save(blob(), tmp_path / "a" / "model.pt")
+    checkpoints.save(blob(), tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
