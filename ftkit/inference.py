@@ -7,8 +7,7 @@ model's flag, so a frozen batch-norm layer kept in eval inside a training model
 (``freezing.apply_bn_policy``) would silently start updating its statistics again.
 
 >>> model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
->>> model[1].eval()  # a frozen BN inside a model in train mode
-BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+>>> _ = model[1].eval()  # a frozen BN inside a model in train mode
 >>> with eval_mode(model):
 ...     model[0].training
 False
