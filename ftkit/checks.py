@@ -185,3 +185,35 @@ def is_tensor(name: str, value: object, *, ndim: int | None = None, floating: bo
 
 
 _TENSOR_FIX = "convert it with torch.as_tensor(...)."
+
+
+def label_tensor(labels: object, n_images: int) -> torch.Tensor:
+    """Integer class indices (N,), one per image."""
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
+        raise fail(
+            "labels must be integer class indices, one per image",
+            shown(f"{labels.dtype} of shape {tuple(labels.shape)}"),
+            "pass a (N,) integer tensor such as torch.tensor([0, 1, 1, 2]).",
+        )
+    if len(labels) != n_images:
+        raise fail(
+            "every image needs one label",
+            shown(f"{n_images} images and {len(labels)} labels"),
+            "pass as many labels as images.",
+        )
+    return labels
+
+
+def augmentation(rotation, scale, translate, crop_padding, hflip, vflip, jitter) -> None:
+    """The knobs of ``data.train_transforms``, each in its range."""
+    real_number("rotation", rotation, low=0, high=180, fix="degrees, e.g. rotation=10.")
+    if not (isinstance(scale, (tuple, list)) and len(scale) == 2):
+        raise fail("scale must be a (low, high) pair", scale, "e.g. scale=(0.9, 1.1).")
+    low = positive("scale[0]", scale[0], fix="e.g. scale=(0.9, 1.1).")
+    real_number("scale[1]", scale[1], low=low, fix="high >= low, e.g. scale=(0.9, 1.1).")
+    real_number("translate", translate, low=0, high=1, fix="a share of the size, e.g. 0.1.")
+    whole_number("crop_padding", crop_padding, minimum=0)
+    probability("hflip_prob", hflip)
+    probability("vflip_prob", vflip)
+    non_negative("color_jitter", jitter)

@@ -17,9 +17,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, Subset, TensorDataset
 
+from ftkit import inference
 from ftkit.checks import fail, shown, whole_number
+from ftkit.devices import device_of
 
-_EVAL_FIX = "use data.eval_transforms(info) as the dataset's transform (float, then normalised)."
+_EVAL_FIX = (
+    "add v2.ToDtype(torch.float32, scale=True) and v2.Normalize to the dataset's transform, "
+    "as data.eval_transforms(info) does."
+)
 
 
 def loader_size(name: str, loader: Iterable) -> int | None:
@@ -34,12 +39,12 @@ def loader_size(name: str, loader: Iterable) -> int | None:
         images = len(loader.dataset)
         if images and loader.drop_last:
             raise fail(
-                f"{name} yields no batch: drop_last=True drops the only, incomplete batch",
+                f"{name} yielded no batch: drop_last=True drops the only, incomplete batch",
                 shown(f"{images} image(s) with batch_size={loader.batch_size}"),
                 f"use drop_last=False, or batch_size={images} or less.",
             )
-        raise fail(f"{name} yields no batch: its dataset is empty", shown("0 images"), EMPTY_FIX)
-    raise fail(f"{name} yields no batch", shown("len(loader) == 0"), EMPTY_FIX)
+        raise fail(f"{name} yielded no batch: its dataset is empty", shown("0 images"), EMPTY_FIX)
+    raise fail(f"{name} yielded no batch", shown("len(loader) == 0"), EMPTY_FIX)
 
 
 EMPTY_FIX = "check the split or the folder that made it (every class needs images in it)."
@@ -166,13 +171,9 @@ def all_labels(dataset: object) -> torch.Tensor | None:
 @torch.no_grad()
 def output_width(model: nn.Module, images: torch.Tensor, name: str) -> int:
     """How many logits the model gives per image (a forward on two images, in eval mode)."""
-    modes = [m.training for m in model.modules()]
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    model.eval()
     try:
-        with untouched_random_state():
-            logits = model(images[:2].to(device))
+        with inference.eval_mode(model), untouched_random_state():
+            logits = model(images[:2].to(device_of(model)))
     except RuntimeError as exc:
         raise fail(
             f"the model cannot run on the batches {name} yields",
@@ -180,9 +181,6 @@ def output_width(model: nn.Module, images: torch.Tensor, name: str) -> int:
             "give it float images of the backbone's input size (info.image_size), RGB, as "
             "(B, 3, H, W); data.eval_transforms(info) makes them.",
         ) from exc
-    finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
         what = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits)
         raise fail(

@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from ftkit import checks
+from ftkit import checks, photos
 from ftkit.models import BackboneInfo
+from ftkit.photos import DatasetUnavailableError  # noqa: F401  (raised by load_target)
 from ftkit.source import glyphs
 
-TARGETS = ("digits", "near", "shift")
+TARGETS = ("digits", "near", "shift", *photos.TARGETS)
 TEST_PER_CLASS = 50
 VAL_PER_CLASS = 20
 _POOL_SEED = 20_000  # the generated targets' images: fixed, whatever the experiment's seed
@@ -43,19 +44,7 @@ class TensorImageDataset(Dataset):
             raise ValueError(
                 f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}"
             )
-        labels = torch.as_tensor(labels)
-        if labels.ndim != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
-            raise checks.fail(
-                "labels must be integer class indices, one per image",
-                checks.shown(f"{labels.dtype} of shape {tuple(labels.shape)}"),
-                "pass a (N,) integer tensor such as torch.tensor([0, 1, 1, 2]).",
-            )
-        if len(images) != len(labels):
-            raise checks.fail(
-                "every image needs one label",
-                checks.shown(f"{len(images)} images and {len(labels)} labels"),
-                "pass as many labels as images.",
-            )
+        labels = checks.label_tensor(labels, len(images))
         self.images, self.labels, self.classes, self.transform = (
             images,
             labels.long(),
@@ -131,13 +120,7 @@ def few_shot_splits(
     labels = pool.labels.numpy()
     test, val, rest = stratified_indices(labels, [test_per_class, val_per_class, -1], _SPLIT_SEED)
     available = int(np.bincount(labels[rest]).min())
-    checks.whole_number(
-        "k",
-        k,
-        maximum=available,
-        fix=f"this pool has 1 to {available} labelled training images per class: pick k in that "
-        f"range (k=10 is a typical few-shot setting).",
-    )
+    checks.whole_number("k", k, maximum=available, fix=_k_fix(available))
     (train_in_rest,) = stratified_indices(labels[rest], [k], seed)
     return Splits(
         pool.subset(rest[train_in_rest]), pool.subset(val), pool.subset(test), pool.classes
@@ -170,7 +153,11 @@ def glyph_pool(style: str, image_size: int = 32, per_class: int = 120) -> Tensor
 
 def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Splits:
     """A few-shot target task: ``"digits"`` (real scans), ``"near"`` (new glyph classes,
-    near transfer) or ``"shift"`` (the same new classes on stripes: a domain shift).
+    near transfer), ``"shift"`` (the same new classes on stripes: a domain shift), or a real
+    photo target (``ftkit.photos``): ``"tux"`` (Tux Paint's photo stamps, 6 classes, k <= 10),
+    ``"fashion"`` (Fashion-MNIST, 10 classes, k <= 100), ``"textures"`` (brick, grass, gravel
+    patches, k <= 60). Those read installed files and raise ``DatasetUnavailableError``, naming
+    the install command, when they are missing.
 
     >>> splits = load_target("digits", k=10, seed=0)
     >>> len(splits.train), len(splits.val), len(splits.test)
@@ -178,6 +165,8 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
     """
     checks.whole_number("image_size", image_size, minimum=4, fix="e.g. image_size=32.")
     checks.seed_value("seed", seed)
+    if name in photos.TARGETS:
+        return photo_splits(photos.photo_pool(name, image_size), k, seed)
     if name == "digits":
         pool = digits_pool(image_size)
     elif name == "near":
@@ -191,6 +180,27 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
             f"choose one of {', '.join(TARGETS)}, or folders.image_folder_splits() for your own.",
         )
     return few_shot_splits(pool, k, seed)
+
+
+def _k_fix(available: int) -> str:
+    return (
+        f"this pool has 1 to {available} labelled training images per class: pick k in that "
+        "range (k=10 is a typical few-shot setting)."
+    )
+
+
+def photo_splits(pool: photos.PhotoPool, k: int, seed: int) -> Splits:
+    """The pool's fixed validation and test images, and ``k`` of its training candidates per
+    class chosen by ``seed``."""
+    data = TensorImageDataset(pool.images, pool.labels, list(pool.classes))
+    candidates = np.flatnonzero(pool.part.numpy() == photos.TRAIN)
+    available = int(np.bincount(pool.labels.numpy()[candidates]).min())
+    checks.whole_number("k", k, maximum=available, fix=_k_fix(available))
+    (chosen,) = stratified_indices(pool.labels.numpy()[candidates], [k], seed)
+    val, test = (torch.nonzero(pool.part == p).flatten() for p in (photos.VAL, photos.TEST))
+    return Splits(
+        data.subset(candidates[chosen]), data.subset(val), data.subset(test), data.classes
+    )
 
 
 def source_eval_set(per_class: int = 10, *, image_size: int = 32) -> TensorImageDataset:
@@ -242,19 +252,6 @@ def train_transforms(
             v2.ColorJitter(color_jitter, color_jitter, color_jitter, min(0.5, color_jitter / 2))
         )
     return v2.Compose([*steps, eval_transforms(info)])
-
-
-def _check_augmentation(rotation, scale, translate, crop_padding, hflip, vflip, jitter) -> None:
-    checks.real_number("rotation", rotation, low=0, high=180, fix="degrees, e.g. rotation=10.")
-    if not (isinstance(scale, (tuple, list)) and len(scale) == 2):
-        raise checks.fail("scale must be a (low, high) pair", scale, "e.g. scale=(0.9, 1.1).")
-    low = checks.positive("scale[0]", scale[0], fix="e.g. scale=(0.9, 1.1).")
-    checks.real_number("scale[1]", scale[1], low=low, fix="high >= low, e.g. scale=(0.9, 1.1).")
-    checks.real_number("translate", translate, low=0, high=1, fix="a share of the size, e.g. 0.1.")
-    checks.whole_number("crop_padding", crop_padding, minimum=0)
-    checks.probability("hflip_prob", hflip)
-    checks.probability("vflip_prob", vflip)
-    checks.non_negative("color_jitter", jitter)
 
 
 def standard_augmentation(info: BackboneInfo) -> v2.Compose:

@@ -8,9 +8,10 @@ weights with a checksum, and predict one image file the way training saw its ima
   TorchScript-based exporter (``dynamo=False``) by default; the runner uses onnxruntime when it
   is installed, else ONNX's own pure-Python reference evaluator (slow, but exact enough to check).
 - ``compare``: max absolute logit difference and argmax agreement of two models over a loader.
-- ``save_weights`` / ``load_weights``: ``torch.save`` of the state_dict (plus class names and
-  input settings) next to a ``.sha256``; loading verifies the checksum, then uses
-  ``torch.load(..., weights_only=True)``, which cannot execute code hidden in a file.
+- ``save_weights`` / ``load_weights``: the state_dict (plus class names and input settings)
+  through ``ftkit.checkpoints``: written atomically next to a ``.sha256``; loading verifies the
+  checksum, then uses ``torch.load(..., weights_only=True)``, which cannot execute code hidden
+  in a file.
 - ``preprocess`` / ``predict``: one image file -> (class name, probability), with exactly the
   resize, crop and normalisation that ``folders.image_folder_splits`` + ``data.eval_transforms``
   applied to the training images.
@@ -18,11 +19,10 @@ weights with a checksum, and predict one image file the way training saw its ima
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +30,8 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import checks, data, images, models, outputs
-from ftkit.models import BackboneInfo, ChecksumError
+from ftkit import checkpoints, checks, data, folders, inference, layers, outputs
+from ftkit.models import BackboneInfo
 
 # --- preprocessing and prediction ----------------------------------------------------------
 
@@ -39,17 +39,16 @@ from ftkit.models import BackboneInfo, ChecksumError
 def preprocess(image_path: str | Path, info: BackboneInfo) -> torch.Tensor:
     """One image file -> a normalised (1, 3, S, S) batch, as the folder's training images were.
 
-    Any mode (grayscale, RGBA, palette, 16-bit) becomes RGB (``images.load_rgb``); the shorter
-    side is resized to ``info.image_size`` and the centre cropped, then ``data.eval_transforms``.
+    Any mode (grayscale, RGBA, palette) becomes RGB (``folders.load_rgb``); the shorter side is
+    resized to ``info.image_size`` and the centre cropped, then ``data.eval_transforms``.
     """
     resize = v2.Compose(
         [v2.PILToTensor(), v2.Resize(info.image_size), v2.CenterCrop(info.image_size)]
     )
-    pixels = resize(images.load_rgb(Path(image_path).expanduser()))  # (3, S, S) uint8
+    pixels = resize(folders.load_rgb(str(Path(image_path).expanduser())))  # (3, S, S) uint8
     return data.eval_transforms(info)(pixels).unsqueeze(0)
 
 
-@torch.no_grad()
 def predict(
     model: nn.Module, image_path: str | Path, *, info: BackboneInfo, classes: Sequence[str]
 ) -> tuple[str, float]:
@@ -58,25 +57,19 @@ def predict(
     >>> predict(model, "my_photos/cat/001.jpg", info=info, classes=splits.classes)  # doctest: +SKIP
     ('cat', 0.97)
     """
-    with eval_mode(model):
-        probs = torch.softmax(model(preprocess(image_path, info)), dim=1)[0]  # (C,)
+    batch = [(preprocess(image_path, info), torch.zeros(1))]
+    probs = torch.softmax(inference.logits(model, batch)[0], dim=1)[0].cpu()  # (C,)
     if len(probs) != len(classes):
-        raise checks.fail(
-            "classes must name every output of the model",
-            checks.shown(f"{len(classes)} names for {len(probs)} outputs"),
-            "pass the class names the model was trained with (splits.classes, or "
-            'load_weights(path)["classes"]).',
-        )
+        raise _classes_error(len(classes), len(probs))
     index = int(probs.argmax())
     return classes[index], float(probs[index])
 
 
-@torch.no_grad()
 def probabilities(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode."""
-    with eval_mode(model):
-        batches = [(torch.softmax(model(x), dim=1), torch.as_tensor(y)) for x, y in loader]
-    return torch.cat([p for p, _ in batches]), torch.cat([y for _, y in batches])
+    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode (each
+    module's mode restored after), on the CPU."""
+    out, labels = inference.logits(model, loader)
+    return torch.softmax(out, dim=1).cpu(), labels.cpu()
 
 
 # --- export --------------------------------------------------------------------------------
@@ -87,29 +80,17 @@ def export_program(
 ) -> Path:
     """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``.
 
-    The file is written atomically and an existing one is kept unless ``overwrite=True``; the
-    model's train/eval modes are restored afterwards.
+    Written atomically; an existing file is kept unless ``overwrite=True``. Each module's
+    train/eval mode is restored afterwards.
     """
     _check_example(example)
-    path = outputs.new_file(path, overwrite=overwrite)
-    with eval_mode(model):
+    path = outputs.new_file(path, overwrite=overwrite)  # before the export's work
+    with inference.eval_mode(model):
         batch = torch.export.Dim("batch", min=1, max=4096)
         program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
     with outputs.atomic_path(path, overwrite=overwrite) as tmp:
         torch.export.save(program, tmp)
     return path
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """The model in eval mode for the block; every module's own mode restored after."""
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
 
 
 def _check_example(example: object) -> None:
@@ -142,7 +123,7 @@ def export_onnx(
     ``dynamo=True`` is the ``torch.export``-based exporter that newer PyTorch makes the default;
     it works too but takes seconds. The legacy exporter's deprecation warning is silenced here
     because choosing it is deliberate. Written atomically; an existing file is kept unless
-    ``overwrite=True``.
+    ``overwrite=True``; each module's mode is restored afterwards.
     """
     import onnx
 
@@ -155,7 +136,7 @@ def export_onnx(
 
 
 def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, dynamo: bool) -> None:
-    with eval_mode(model), warnings.catch_warnings():
+    with inference.eval_mode(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         kwargs = (
             {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)}
@@ -227,15 +208,14 @@ def save_weights(
     info: BackboneInfo,
     overwrite: bool = False,
 ) -> str:
-    """``torch.save`` the state_dict with the class names and input settings (plain values,
-    loadable with ``weights_only=True``); write ``<path>.sha256``; return the sha256.
+    """Save the state_dict with the class names and input settings (plain values, loadable
+    with ``weights_only=True``) and ``<path>.sha256`` beside it; return the sha256.
 
-    Both files are written atomically; existing ones are kept unless ``overwrite=True``.
+    Written atomically by ``checkpoints.save``; an existing file is kept unless
+    ``overwrite=True``.
     """
     _check_classes(model, classes)
-    path = Path(path).expanduser()
-    sha_path = path.with_name(path.name + ".sha256")
-    outputs.new_files([path, sha_path], overwrite=overwrite)
+    outputs.new_files([path, checkpoints.sha256_path(path)], overwrite=overwrite)
     blob = {
         "state_dict": model.state_dict(),
         "classes": list(classes),
@@ -244,51 +224,34 @@ def save_weights(
         "mean": list(info.mean),
         "std": list(info.std),
     }
-    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(blob, tmp)
-        digest = models.sha256_of(tmp)
-        with outputs.atomic_path(sha_path, overwrite=overwrite) as tmp_sha:
-            tmp_sha.write_text(f"{digest}  {path.name}\n")
-    return digest
+    return checkpoints.save(blob, path, overwrite=overwrite)
 
 
 def _check_classes(model: nn.Module, classes: Sequence[str]) -> None:
     if isinstance(classes, str) or not all(isinstance(c, str) for c in classes):
         raise checks.fail("classes must be a list of class names", classes, "e.g. splits.classes.")
     try:
-        linears = [m for m in models.head_of(model)[1].modules() if isinstance(m, nn.Linear)]
+        head = layers.head_of(model)[1]
     except TypeError:
         return
-    width = linears[-1].out_features if linears else len(classes)
-    if width != len(classes):
-        raise checks.fail(
-            "classes must name every output of the model's head",
-            checks.shown(f"{len(classes)} names for {width} outputs"),
-            "pass the class names the model was trained with (splits.classes).",
-        )
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if linears and linears[-1].out_features != len(classes):
+        raise _classes_error(len(classes), linears[-1].out_features)
+
+
+def _classes_error(names: int, outputs_: int) -> checks.InputError:
+    return checks.fail(
+        "classes must name every output of the model's head",
+        checks.shown(f"{names} names for {outputs_} outputs"),
+        "pass the class names the model was trained with (splits.classes, or "
+        'load_weights(path)["classes"]).',
+    )
 
 
 def load_weights(path: str | Path) -> dict:
     """The saved dict (``state_dict``, ``classes``, ``image_size``, ``mean``, ``std``), after
     checking the file against its ``.sha256``; raises ``ChecksumError`` if they differ."""
-    path = Path(path).expanduser()
-    sha_path = path.with_name(path.name + ".sha256")
-    for needed in (path, sha_path):
-        if not needed.is_file():
-            raise checks.fail(
-                "the weights file and its .sha256 must both exist",
-                checks.shown(f"{needed} is missing"),
-                "load the file save_weights wrote, with its .sha256 beside it; without the "
-                "checksum ftkit cannot tell the file is intact, so it will not load it.",
-            )
-    expected = (sha_path.read_text().split() or [""])[0]
-    actual = models.sha256_of(path)
-    if actual != expected:
-        raise ChecksumError(
-            f"{path.name} has sha256 {actual[:12]}... but its .sha256 file says "
-            f"{expected[:12]}...: the file changed since it was saved; do not load it."
-        )
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return checkpoints.load(path, fix="Do not use this file; save the weights again.")
 
 
 def info_from(saved: dict) -> BackboneInfo:

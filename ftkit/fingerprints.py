@@ -12,6 +12,8 @@ them, so a changed input can never return an old feature.
   transform (augmentation) cannot be cached and is refused by name.
 - ``dataset_fingerprint``: the pixels (tensors, or the files' bytes, not their paths), the labels
   and the transform.
+- ``read_entry`` / ``write_entry``: a cache entry on disk carries its key and the sha256 of its
+  tensors, so a truncated, unreadable or altered file is detected (and recomputed by the cache).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import random
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,7 +31,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
-from ftkit import models
+from ftkit import inference, models, outputs
 from ftkit.checks import InputError
 from ftkit.compatibility import untouched_random_state
 
@@ -79,18 +83,14 @@ def modules_on_path(backbone: nn.Module, target: nn.Module, example: torch.Tenso
 
     handles = [m.register_forward_pre_hook(record) for m in backbone.modules()]
     handles.append(target.register_forward_hook(stop))
-    modes = [m.training for m in backbone.modules()]
-    backbone.eval()
     try:
-        with untouched_random_state():
+        with inference.eval_mode(backbone), untouched_random_state():
             backbone(example)
     except _Stop:
         pass
     finally:
         for handle in handles:
             handle.remove()
-        for m, mode in zip(backbone.modules(), modes):
-            m.training = mode
     names = {id(m): n for n, m in backbone.named_modules(remove_duplicate=False)}
     return [(names.get(i, "?"), m) for i, m in started.items()]
 
@@ -229,12 +229,68 @@ def example_batch(dataset: Dataset) -> torch.Tensor:
     return images_
 
 
+# --- the cache's entries on disk ------------------------------------------------------
+
+
+def entry_checksum(result: tuple[torch.Tensor, torch.Tensor]) -> str:
+    """sha256 of a cache entry's features and labels (to detect corrupt or edited entries)."""
+    digest = hashlib.sha256()
+    for t in result:
+        digest.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_entry(path: Path, key: str, n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A disk entry if it is complete and intact; ``None`` (with a warning) if it is not."""
+    if not path.exists():
+        return None
+    feats = labels = None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        feats, labels = blob["features"], blob["labels"]
+        problem = _entry_problem(blob, key, n)
+    except Exception as exc:  # unreadable, truncated, not a dict, missing tensors
+        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return feats, labels
+    warnings.warn(
+        f"cache entry {path} is corrupt: {problem}; computing the features again", stacklevel=3
+    )
+    return None
+
+
+def _entry_problem(blob: dict, key: str, n: int) -> str | None:
+    feats, labels = blob["features"], blob["labels"]
+    if blob.get("key") != key:
+        return "it was made for another key"
+    if len(feats) != n or len(labels) != n:
+        return f"it holds {len(feats)} rows for {n} images"
+    if blob.get("sha256") != entry_checksum((feats, labels)):
+        return "its checksum does not match its contents"
+    return None
+
+
+def write_entry(path: Path, key: str, result: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Write an entry atomically, with its key and checksum."""
+    blob = {
+        "features": result[0],
+        "labels": result[1],
+        "key": key,
+        "sha256": entry_checksum(result),
+    }
+    with outputs.atomic_path(path, overwrite=True) as tmp:  # the cache's own file
+        torch.save(blob, tmp)
+
+
 __all__ = [
     "UncacheableError",
     "dataset_fingerprint",
+    "entry_checksum",
     "example_batch",
     "modules_on_path",
     "path_checksum",
+    "read_entry",
     "transform_key",
     "weights_checksum",
+    "write_entry",
 ]

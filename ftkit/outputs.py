@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -99,26 +100,21 @@ def atomic_path(
 ) -> Iterator[Path]:
     """A temporary path to write to; on success it becomes ``path`` in one rename.
 
-    On an error the temporary file is removed and ``path`` is untouched. Without
-    ``overwrite``, an existing ``path`` is refused before and (atomically, with a hard link)
-    after writing, so a file that appeared meanwhile is not replaced either.
+    The temporary file has ``path``'s own name, in a fresh hidden folder beside it (the same
+    file system, so the rename is atomic; ``torch.save`` records the file's name inside the
+    archive, so the result is byte-identical to a direct save). On an error the temporary
+    file is removed and ``path`` is untouched. Without ``overwrite``, an existing ``path`` is
+    refused before and (atomically, with a hard link) after writing, so a file that appeared
+    meanwhile is not replaced either.
     """
     path = new_file(path, overwrite=overwrite, flag=flag)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    tmp = Path(name)
-    tmp.chmod(0o666 & ~_umask())  # mkstemp makes it private; the result gets the usual mode
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = folder / path.name
     try:
         yield tmp
         place(tmp, path, overwrite=overwrite, flag=flag)
     finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def place(tmp: Path, path: Path, *, overwrite: bool, flag: str = "overwrite=True") -> None:

@@ -1,6 +1,6 @@
 """Checks run before training starts: do the data and the model fit together, and is every
-number in range? One call at the top of ``fit``, ``lr_range_test`` and the probes
-(``preflight.fit(**locals())``), so that a mistake costs a second, not an epoch.
+number in range? One call near the top of ``fit``, ``lr_range_test`` and the probes, so that a
+mistake costs a second, not an epoch.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from ftkit.checks import (
     learning_rate,
     non_negative,
     optional,
-    positive,
-    real_number,
     seed_value,
     shown,
     whole_number,
@@ -25,62 +23,14 @@ from ftkit.checks import (
 from ftkit.compatibility import EMPTY_FIX, check_compatible, check_label_range
 
 
-def fit(
-    model: nn.Module,
-    train_loader: Iterable,
-    val_loader: Iterable | None = None,
-    *,
-    epochs: object,
-    lr: object = 1e-3,
-    weight_decay: object = 0.0,
-    warmup_epochs: object = 0,
-    label_smoothing: object = 0.0,
-    l2sp: object = 0.0,
-    early_stopping: object = None,
-    clip_grad_norm: object = None,
-    max_loss: object = None,
-    seed: object = 0,
-    **_others: object,
-) -> None:
-    """Everything ``training.fit`` is given, checked before the first batch (call with
-    ``**locals()`` as fit's first line; arguments not named here are fit's own business)."""
-    epochs = whole_number("epochs", epochs, minimum=1)
-    learning_rate("lr", lr)
-    non_negative("weight_decay", weight_decay)
-    real_number("warmup_epochs", warmup_epochs, low=0, high=epochs)
-    real_number("label_smoothing", label_smoothing, low=0, high=1, high_open=True)
-    non_negative("l2sp", l2sp)
-    optional(whole_number, "early_stopping", early_stopping, minimum=1)
-    optional(positive, "clip_grad_norm", clip_grad_norm)
-    optional(positive, "max_loss", max_loss)
-    optional(seed_value, "seed", seed)
+def loaders(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None) -> None:
+    """The loaders ``fit`` and ``lr_range_test`` are given, checked against the model before the
+    first step (the numbers are ``fit_config.FitConfig``'s and ``lr_range_test``'s own checks):
+    not empty, float images with the model's channels, integer labels below the head's width.
+    A bad validation loader is found now, not after a full training epoch."""
     check_compatible(model, train_loader, name="train_loader")
     if val_loader is not None:
         check_compatible(model, val_loader, name="val_loader")
-
-
-def lr_range_test(
-    model: nn.Module,
-    train_loader: Iterable,
-    *,
-    start_lr: object = 1e-6,
-    end_lr: object = 1.0,
-    num_steps: object = 100,
-    smoothing: object = 0.05,
-    diverge_factor: object = 4.0,
-    weight_decay: object = 0.0,
-    seed: object = 0,
-    **_others: object,
-) -> None:
-    """Everything ``lr_finder.lr_range_test`` is given (call with ``**locals()``)."""
-    start = positive("start_lr", start_lr, fix="start far below any useful LR, e.g. 1e-6.")
-    real_number("end_lr", end_lr, low=start, low_open=True, fix="end above start_lr, e.g. 1.0.")
-    whole_number("num_steps", num_steps, minimum=2)
-    real_number("smoothing", smoothing, low=0, high=1, low_open=True, fix="e.g. smoothing=0.05.")
-    real_number("diverge_factor", diverge_factor, low=1, low_open=True, fix="e.g. 4.0.")
-    non_negative("weight_decay", weight_decay)
-    optional(seed_value, "seed", seed)
-    check_compatible(model, train_loader, name="train_loader")
 
 
 def probe_features(

@@ -204,7 +204,7 @@ def test_features_edited_in_place_are_not_served_again():
             lambda tmp: features.FeatureCache().features(
                 backbone(), DataLoader(dataset().subset([]))
             ),
-            ["yields no batch"],
+            ["yielded no batch"],
         ),
         (
             lambda tmp: features.FeatureCache().features(

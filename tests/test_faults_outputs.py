@@ -165,9 +165,9 @@ def test_classes_that_do_not_match_the_head_are_refused(model, tmp_path):
 def test_load_weights_without_its_checksum_says_so(model, tmp_path):
     save_weights(model, tmp_path / "w.pt")
     (tmp_path / "w.pt.sha256").unlink()
-    with pytest.raises(InputError, match="w.pt.sha256 is missing.*will not load it"):
+    with pytest.raises(FileNotFoundError, match="w.pt.sha256 beside it: both files are needed"):
         deploy.load_weights(tmp_path / "w.pt")
-    with pytest.raises(InputError, match="nope.pt is missing"):
+    with pytest.raises(FileNotFoundError, match="nope.pt with nope.pt.sha256"):
         deploy.load_weights(tmp_path / "nope.pt")
 
 
@@ -206,7 +206,7 @@ def test_pretrain_cli_refuses_bad_numbers(tmp_path, capsys, args, words):
 
 
 def test_pretrain_cli_checks_out_before_training(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(recipe, "_train", lambda *a: pytest.fail("trained before checking"))
+    monkeypatch.setattr(recipe, "_train", lambda *a, **k: pytest.fail("trained before checking"))
     (tmp_path / "blocker").write_text("a file")
     assert cli.main(["pretrain", "--out", str(tmp_path / "blocker" / "out"), "--steps", "5"]) == 2
     assert "a file is in the way" in capsys.readouterr().err

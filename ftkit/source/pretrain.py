@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ftkit import checks, outputs
+from ftkit.inference import predictions
 from ftkit.models import CHECKPOINT_FILE, SmallResNet, count_parameters, save_checkpoint
 from ftkit.source import glyphs
 from ftkit.source.glyphs import HELDOUT_CHARS
@@ -46,6 +47,37 @@ class PretrainConfig:
     image_size: int = 32
     seed: int = 0
     val_per_class: int = 20
+
+
+def source_statistics(image_size: int, seed: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the source images: the backbone's input normalisation."""
+    g = torch.Generator().manual_seed(seed + 7)
+    images, _ = glyphs.glyph_batch(glyphs.SOURCE_CHARS, 4096, g, image_size=image_size)
+    mean = images.mean(dim=(0, 2, 3))
+    std = images.std(dim=(0, 2, 3))
+    return [round(v, 4) for v in mean.tolist()], [round(v, 4) for v in std.tolist()]
+
+
+def _lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
+
+
+def source_accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: list[float],
+    std: list[float],
+) -> float:
+    """Accuracy of ``model`` on uint8 source images, normalised as in pretraining."""
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    x = (images.float() / 255 - m) / s  # (N, 3, S, S)
+    batches = [(x[i : i + 512], labels[i : i + 512]) for i in range(0, len(x), 512)]
+    preds, truth = predictions(model, batches)
+    return (preds == truth).double().mean().item()
 
 
 def check_config(cfg: PretrainConfig) -> None:
@@ -78,47 +110,14 @@ def check_output(out_dir: str | Path, *, force: bool = False) -> Path:
     return out_dir
 
 
-def source_statistics(image_size: int, seed: int) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of the source images: the backbone's input normalisation."""
-    g = torch.Generator().manual_seed(seed + 7)
-    images, _ = glyphs.glyph_batch(glyphs.SOURCE_CHARS, 4096, g, image_size=image_size)
-    mean = images.mean(dim=(0, 2, 3))
-    std = images.std(dim=(0, 2, 3))
-    return [round(v, 4) for v in mean.tolist()], [round(v, 4) for v in std.tolist()]
-
-
-def _lr_at(step: int, cfg: PretrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
-
-
-@torch.no_grad()
-def source_accuracy(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    mean: list[float],
-    std: list[float],
-) -> float:
-    """Accuracy of ``model`` on uint8 source images, normalised as in pretraining."""
-    model.eval()
-    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
-    correct = 0
-    for start in range(0, len(images), 512):
-        x = (images[start : start + 512].float() / 255 - m) / s
-        correct += (model(x).argmax(1) == labels[start : start + 512]).sum().item()
-    return correct / len(images)
-
-
 def pretrain(
     cfg: PretrainConfig, out_dir: Path, *, progress: bool = True, force: bool = False
 ) -> dict:
     """Train the backbone on the glyph stream and write checkpoint, sha256 and model card.
 
-    The configuration and the output folder are checked before training; the files are
-    written atomically, and existing ones are kept unless ``force=True``.
+    The configuration and the output folder are checked before training; the four files are
+    made in a staging folder and then each renamed into place, and existing ones are kept
+    unless ``force=True``.
     """
     check_config(cfg)
     out_dir = check_output(out_dir, force=force)
@@ -127,7 +126,7 @@ def pretrain(
     mean, std = source_statistics(cfg.image_size, cfg.seed)
     model = SmallResNet(len(chars), cfg.widths, cfg.blocks)
     start = time.perf_counter()
-    running = _train(model, cfg, mean, std, progress)
+    running = _train(model, cfg, mean, std, progress=progress)
     seconds = time.perf_counter() - start
     val_images, val_labels = glyphs.glyph_set(
         chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size
@@ -143,7 +142,10 @@ def pretrain(
     }
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".pretrain-"))
     try:
-        card = _write_outputs(model, config, cfg, staging, seconds, accuracy, running)
+        digest = save_checkpoint(model, config, staging / CHECKPOINT_FILE)
+        card = _card(model, cfg, config, seconds, accuracy, running, digest)
+        (staging / CARD_JSON).write_text(json.dumps(card, indent=1, ensure_ascii=False))
+        (staging / CARD_MD).write_text(model_card(card))
         check_output(out_dir, force=force)  # nothing appeared there while training
         for name in OUTPUT_FILES:  # each file appears complete, in one rename
             outputs.place(staging / name, out_dir / name, overwrite=force, flag="--force")
@@ -152,8 +154,10 @@ def pretrain(
     return card
 
 
-def _train(model: nn.Module, cfg: PretrainConfig, mean: list, std: list, progress: bool) -> float:
-    """The training steps; returns the final smoothed training loss."""
+def _train(
+    model: nn.Module, cfg: PretrainConfig, mean: list[float], std: list[float], *, progress: bool
+) -> float:
+    """``cfg.steps`` SGD steps on fresh glyph batches; returns the smoothed final loss."""
     chars = glyphs.SOURCE_CHARS
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
@@ -185,11 +189,18 @@ def _train(model: nn.Module, cfg: PretrainConfig, mean: list, std: list, progres
     return running
 
 
-def _write_outputs(model, config, cfg, staging, seconds, accuracy, running) -> dict:
-    chars = glyphs.SOURCE_CHARS
-    digest = save_checkpoint(model, config, staging / CHECKPOINT_FILE)
-    card = {
-        "classes": len(chars),
+def _card(
+    model: nn.Module,
+    cfg: PretrainConfig,
+    config: dict,
+    seconds: float,
+    accuracy: float,
+    running: float,
+    digest: str,
+) -> dict:
+    """The JSON record written beside the weights (the model card is rendered from it)."""
+    return {
+        "classes": len(config["classes"]),
         "fonts": len(glyphs.FONT_FILES),
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
@@ -205,9 +216,6 @@ def _write_outputs(model, config, cfg, staging, seconds, accuracy, running) -> d
         "sha256": digest,
         "config": config,
     }
-    (staging / CARD_JSON).write_text(json.dumps(card, indent=1, ensure_ascii=False))
-    (staging / CARD_MD).write_text(model_card(card))
-    return card
 
 
 def model_card(card: dict) -> str:
