@@ -233,7 +233,7 @@ def train_transforms(
     color_jitter: float = 0.0,
 ) -> v2.Compose:
     """Augmentation then the eval transform. Every knob off by default (no augmentation)."""
-    _check_augmentation(
+    checks.augmentation(
         rotation, scale, translate, crop_padding, hflip_prob, vflip_prob, color_jitter
     )
     steps: list[Callable] = []
