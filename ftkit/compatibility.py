@@ -63,7 +63,11 @@ def untouched_random_state():
 
 
 def peek_batch(name: str, loader: Iterable) -> tuple | None:
-    """A batch of up to two items made as the loader makes them, without advancing it."""
+    """A batch of up to two items made as the loader makes them, without advancing it.
+
+    A ``DataLoader`` is looked at through its dataset (the sampler and its generator are not
+    touched); a list of batches by its first one; any other iterable is not looked at.
+    """
     with untouched_random_state():
         try:
             if isinstance(loader, DataLoader):
@@ -73,9 +77,9 @@ def peek_batch(name: str, loader: Iterable) -> tuple | None:
                 if loader.batch_size is None:  # the dataset yields whole batches
                     return loader.collate_fn(dataset[0])
                 return loader.collate_fn([dataset[i] for i in range(min(2, len(dataset)))])
-            if iter(loader) is loader:  # a one-shot iterator: looking would consume it
-                return None
-            return next(iter(loader), None)
+            if isinstance(loader, (list, tuple)):  # batches held in memory
+                return loader[0] if loader else None
+            return None  # any other iterable: looking at it could consume or count a batch
         except Exception as exc:
             raise fail(
                 f"{name} cannot make a batch of images and labels",

@@ -297,3 +297,22 @@ class _Info:
 
 
 _INFO = _Info()
+
+
+def test_a_stateful_iterable_is_not_consumed_by_the_check():
+    class Counting:
+        def __init__(self):
+            self.served = 0
+
+        def __len__(self):
+            return 2
+
+        def __iter__(self):
+            for batch in GOOD:
+                self.served += 1
+                yield batch
+
+    stream = Counting()
+    compatibility.check_compatible(tiny_resnet(), stream)
+    assert stream.served == 0
+    compatibility.check_compatible(tiny_resnet(), list(GOOD))  # a list is looked at, not used
