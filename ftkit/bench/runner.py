@@ -101,8 +101,10 @@ def headline(records: list[dict]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--targets", nargs="+", default=["digits", "near"], choices=data.TARGETS)
-    parser.add_argument("--ks", nargs="+", type=int, default=[5, 10, 20])
+    parser.add_argument(
+        "--targets", nargs="+", choices=data.TARGETS, help="default digits near (--real: tux)"
+    )
+    parser.add_argument("--ks", nargs="+", type=int, help="default 5 10 20 (--real: 5 10)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
         "--methods", nargs="+", default=list(recipes.RECIPES), choices=list(recipes.RECIPES)
@@ -116,6 +118,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measure cached-probe speedup and fit overhead instead of the table",
     )
     parser.add_argument(
+        "--real",
+        action="store_true",
+        help="the ImageNet SqueezeNet on real photo targets (tux, fashion, textures)",
+    )
+    parser.add_argument("--steps", type=int, help="--real: optimizer steps per training run")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
         "--repeats", type=int, default=5, help="--perf: interleaved repetitions per ratio"
     )
 
@@ -127,6 +136,11 @@ def run_cli(args: argparse.Namespace) -> int:
         except InputError as exc:
             print(f"ftkit bench: error: {exc}", file=sys.stderr)
             return 2
+    if args.real:
+        from ftkit.bench import real
+
+        return real.run_cli(args)
+    args.targets, args.ks = args.targets or ["digits", "near"], args.ks or [5, 10, 20]
     if args.perf:
         return _run_perf(args)
     records = []
