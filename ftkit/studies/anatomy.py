@@ -9,83 +9,113 @@ how far a frozen feature extractor gets with few labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import torch
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftkit import data, features, plots
+from ftkit import data, features, plots, protocol
 from ftkit.data import Splits
 from ftkit.models import BackboneInfo
 
 #: The blocks of a ResNet from input to output, as ``features.extract_features`` names them.
 BLOCKS: tuple[str, ...] = ("stem", "layer1", "layer2", "layer3", "layer4")
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """A probe's test accuracy, its predictions and the test images (uint8) it was scored on."""
-
-    accuracy: float
-    predictions: torch.Tensor  # (N,)
-    labels: torch.Tensor  # (N,)
-    images: torch.Tensor  # (N, 3, S, S) uint8
-    classes: list[str]
-
-    @property
-    def wrong(self) -> torch.Tensor:
-        """Indices of the misclassified test images."""
-        return torch.nonzero(self.predictions != self.labels).flatten()
+#: The probes' search grid: the same for every backbone and block (the same search budget).
+PROBE_GRID: tuple[dict[str, float], ...] = (
+    {"weight_decay": 1e-3},
+    {"weight_decay": 1e-2},
+    {"weight_decay": 1e-1},
+)
 
 
 def _loader(dataset: data.TensorImageDataset, info: BackboneInfo) -> DataLoader:
     return DataLoader(dataset.with_transform(data.eval_transforms(info)), batch_size=256)
 
 
-def probe(
+def block_scores(
     backbone: nn.Module,
     splits: Splits,
     info: BackboneInfo,
     *,
-    layer: str = "avgpool",
-    seed: int = 0,
-    cache: features.FeatureCache | None = None,
-    epochs: int = 100,
-    lr: float = 0.05,
-) -> ProbeResult:
-    """Train a linear probe on ``layer``'s pooled features of ``splits.train``; score it on the
-    test split.
-
-    Features come from ``cache`` (a fixed test set is extracted once for all seeds and k).
-    """
-    cache = cache if cache is not None else features.FeatureCache()
-    train_feats, train_labels = cache.features(backbone, _loader(splits.train, info), layer=layer)
-    test_feats, test_labels = cache.features(backbone, _loader(splits.test, info), layer=layer)
-    head, _ = features.train_linear_probe(
-        train_feats, train_labels, num_classes=len(splits.classes), epochs=epochs, lr=lr, seed=seed
-    )
-    with torch.no_grad():
-        predictions = head(test_feats).argmax(1)
-    accuracy = (predictions == test_labels).float().mean().item()
-    return ProbeResult(accuracy, predictions, test_labels, splits.test.images, list(splits.classes))
-
-
-def probe_by_block(
-    backbone: nn.Module,
-    splits: Splits,
-    info: BackboneInfo,
-    *,
-    blocks: tuple[str, ...] = BLOCKS,
-    seed: int = 0,
+    block: str,
+    seed: int,
+    weight_decay: float = 1e-2,
     cache: features.FeatureCache | None = None,
 ) -> dict[str, float]:
-    """Test accuracy of a linear probe on each block's globally pooled output, by block name."""
+    """Validation and test accuracy of a linear probe on ``block``'s globally pooled output."""
     cache = cache if cache is not None else features.FeatureCache()
+    train, val, test = (
+        cache.features(backbone, _loader(part, info), layer=block)
+        for part in (splits.train, splits.val, splits.test)
+    )
+    head, _ = features.train_linear_probe(
+        *train, num_classes=len(splits.classes), weight_decay=weight_decay, seed=seed
+    )
     return {
-        b: probe(backbone, splits, info, layer=b, seed=seed, cache=cache).accuracy for b in blocks
+        "val": features.probe_accuracy(head, *val),
+        "test": features.probe_accuracy(head, *test),
     }
+
+
+def compare_blocks(
+    backbones: Mapping[str, Callable[[int], nn.Module]],
+    target: str,
+    info: BackboneInfo,
+    *,
+    k: int = 10,
+    seeds: Sequence[int] = (0, 1, 2),
+    grid: Sequence[Mapping[str, Any]] = PROBE_GRID,
+    blocks: Sequence[str] = BLOCKS,
+    cache: features.FeatureCache | None = None,
+) -> protocol.Comparison:
+    """A probe per (backbone, block), each tuned on validation over the same ``grid`` and run
+    on the same seeds. ``backbones`` maps a name to ``seed -> backbone`` (a random init may
+    depend on the seed). Methods are named ``"<backbone> <block>"``."""
+    cache = cache if cache is not None else features.FeatureCache()
+    made: dict[tuple[str, int], nn.Module] = {}
+    splits = {s: data.load_target(target, k=k, seed=s) for s in seeds}
+
+    def run(name: str, block: str, seed: int, **params: Any) -> dict[str, float]:
+        if (name, seed) not in made:
+            made[name, seed] = backbones[name](seed)
+        net = made[name, seed]
+        return block_scores(net, splits[seed], info, block=block, seed=seed, cache=cache, **params)
+
+    methods = {
+        f"{name} {block}": (partial(run, name, block), grid)
+        for name in backbones
+        for block in blocks
+    }
+    return protocol.compare(methods, seeds)
+
+
+def block_records(comparison: protocol.Comparison, **fields: Any) -> list[dict[str, Any]]:
+    """``comparison.records()`` with ``init``, ``block`` and ``depth`` split out of the method
+    name, plus ``fields`` (e.g. ``target="digits"``)."""
+    rows = []
+    for r in comparison.records():
+        init, block = r["method"].rsplit(" ", 1)
+        rows.append({**r, **fields, "init": init, "block": block, "depth": BLOCKS.index(block)})
+    return rows
+
+
+def gap_growth(
+    comparison: protocol.Comparison,
+    low: str,
+    high: str,
+    a: str = "pretrained",
+    b: str = "random init",
+) -> protocol.Difference:
+    """Per seed, how much more ``a`` beats ``b`` at block ``high`` than at block ``low``."""
+    at_high = comparison.difference(f"{a} {high}", f"{b} {high}").diffs
+    at_low = comparison.difference(f"{a} {low}", f"{b} {low}").diffs
+    return protocol.paired_difference(
+        at_high, at_low, names=(f"gap at {high}", f"gap at {low}"), scale=1
+    )
 
 
 @torch.no_grad()
@@ -127,17 +157,3 @@ def activations_figure(activations: dict[str, torch.Tensor], block: str, *, n: i
         fontsize=10,
     )
     return fig
-
-
-def misclassified_figure(result: ProbeResult, *, n: int = 8) -> Figure:
-    """Up to ``n`` misclassified test images, titled ``true -> predicted``."""
-    wrong = result.wrong[:n]
-    if len(wrong) == 0:
-        fig = Figure(figsize=(4, 1), layout="constrained")
-        fig.text(0.5, 0.5, "no test image misclassified", ha="center", va="center")
-        return fig
-    titles = [
-        f"{result.classes[int(result.labels[i])]} -> {result.classes[int(result.predictions[i])]}"
-        for i in wrong
-    ]
-    return plots.image_grid(result.images[wrong], titles, ncols=8)
