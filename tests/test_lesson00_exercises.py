@@ -48,7 +48,9 @@ def test_measured_trend_needs_the_difference_to_clear_its_spread():
     assert welcome.measured_trend([12, 3, 10], [10, 11, 9])[0] == "no measurable difference"
 
 
-@pytest.mark.parametrize("k, prediction", [(0, "bigger"), (1, None), (1, "larger"), (2.5, "bigger")])
+@pytest.mark.parametrize(
+    "k, prediction", [(0, "bigger"), (1, None), (1, "larger"), (2.5, "bigger")]
+)
 def test_gap_prediction_rejects_bad_input_before_any_work(k, prediction, monkeypatch):
     monkeypatch.setattr(welcome, "compare_probes", lambda *a, **kw: pytest.fail("ran"))
     assert not welcome.check_gap_prediction(k, prediction)

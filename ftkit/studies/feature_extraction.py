@@ -35,8 +35,20 @@ PHOTO_GRID: tuple[dict[str, float], ...] = (
 
 
 def balanced_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean per-class recall: chance is 1 / classes whatever the class sizes."""
+    """Mean per-class recall: chance is 1 / classes whatever the class sizes.
+
+    >>> balanced_accuracy(torch.tensor([0, 0, 0, 0]), torch.tensor([0, 0, 0, 1]))  # accuracy .75
+    0.5
+    """
     return float(balanced_accuracy_score(labels.numpy(), predictions.numpy()))
+
+
+@torch.no_grad()
+def _scores(head: nn.Module, val: Features, test: Features) -> dict[str, float]:
+    return {
+        "val": balanced_accuracy(head(val[0]).argmax(1), val[1]),
+        "test": balanced_accuracy(head(test[0]).argmax(1), test[1]),
+    }
 
 
 def _loader(dataset: data.TensorImageDataset, info: BackboneInfo) -> DataLoader:
@@ -121,11 +133,7 @@ def probe_scores(
     head, _ = features.train_linear_probe(
         *train, num_classes=len(splits.classes), epochs=steps, weight_decay=weight_decay, seed=seed
     )
-    with torch.no_grad():
-        return {
-            "val": balanced_accuracy(head(val[0]).argmax(1), val[1]),
-            "test": balanced_accuracy(head(test[0]).argmax(1), test[1]),
-        }
+    return _scores(head, val, test)
 
 
 def scratch_scores(
@@ -204,11 +212,7 @@ def photo_scores(
     head, _ = features.train_linear_probe(
         *train, num_classes=len(splits.classes), weight_decay=weight_decay, seed=seed
     )
-    with torch.no_grad():
-        return {
-            "val": balanced_accuracy(head(val[0]).argmax(1), val[1]),
-            "test": balanced_accuracy(head(test[0]).argmax(1), test[1]),
-        }
+    return _scores(head, val, test)
 
 
 def compare_photo_features(
@@ -288,33 +292,47 @@ def check_plenty_of_labels(choice: Any) -> bool:
     )
 
 
-def check_pixel_lead_prediction(
-    k: Any,
+def check_budget_prediction(
+    steps: Any,
     prediction: Any,
     *,
-    reference_k: int = 5,
-    image_size: int = 96,
+    k: int = 1,
+    reference: protocol.Comparison | None = None,
+    reference_steps: int = 150,
+    probe_grid: Sequence[Mapping[str, Any]] = ({"weight_decay": 1e-3}, {"weight_decay": 1e-2}),
+    scratch_grid: Sequence[Mapping[str, Any]] = ({"lr": 0.03}, {"lr": 0.1}),
     seeds: Sequence[int] = SEEDS,
     cache: features.FeatureCache | None = None,
 ) -> bool:
-    """Exercise 4 (predict, then measure): on Tux Paint's photos, is the lead of pretrained
-    features over raw pixels at ``k`` labels per class bigger, smaller, or not measurably
-    different from the lead at ``reference_k``? Runs both comparisons and judges."""
-    name = f"lead over raw pixels at k={k} vs k={reference_k}"
+    """Exercise 4 (predict, then measure): with a budget of ``steps`` optimizer steps for both
+    methods instead of ``reference_steps``, is the probe's lead over scratch at ``k`` bigger,
+    smaller, or not measurably different? Runs the race at ``steps`` (and at
+    ``reference_steps`` unless the lesson's ``reference`` comparison is given) and judges."""
+    name = f"probe's lead with {steps} steps vs {reference_steps}"
     if prediction not in GAP_PREDICTIONS:
         hint = "write your prediction down before the measurement, as one of the options"
         return exercises.check_choice(prediction, None, GAP_PREDICTIONS, name=name, hint=hint)
-    if not isinstance(k, int) or not 1 <= k <= 10 or k == reference_k:
-        hint = f"k must be a whole number from 1 to 10 (the training candidates), not {reference_k}"
-        return exercises.check(name, k, None, hint=hint)
+    if not isinstance(steps, int) or not 1 <= steps <= 1000 or steps == reference_steps:
+        hint = f"steps must be a whole number from 1 to 1000, other than {reference_steps}"
+        return exercises.check(name, steps, None, hint=hint)
     cache = cache if cache is not None else features.FeatureCache()
-    leads = {}
-    for kk in (k, reference_k):
-        c = compare_photo_features("tux", k=kk, image_size=image_size, seeds=seeds, cache=cache)
-        leads[kk] = c.difference("pretrained features", "raw pixels").diffs
-        print(f"measured lead at k={kk}: " + ", ".join(f"{v:+.1f}" for v in leads[kk]) + " points")
+    grids = {"probe_grid": probe_grid, "scratch_grid": scratch_grid, "seeds": seeds, "cache": cache}
+    if reference is None:
+        reference = compare_probe_scratch(k, steps=reference_steps, **grids)
+    leads = {
+        n: c.difference("linear probe", "scratch").diffs
+        for n, c in (
+            (steps, compare_probe_scratch(k, steps=steps, **grids)),
+            (reference_steps, reference),
+        )
+    }
+    for n, values in leads.items():
+        print(f"measured lead at {n} steps: " + ", ".join(f"{v:+.1f}" for v in values) + " points")
     d = protocol.paired_difference(
-        leads[k], leads[reference_k], names=(f"lead at k={k}", f"lead at k={reference_k}"), scale=1
+        leads[steps],
+        leads[reference_steps],
+        names=(f"lead at {steps}", f"lead at {reference_steps}"),
+        scale=1,
     )
     print(f"          {d.verdict()}")
     truth = GAP_PREDICTIONS[2] if not d.clears else GAP_PREDICTIONS[0 if d.mean > 0 else 1]

@@ -231,7 +231,13 @@ def check_feature_extractor(model: nn.Module, num_classes: int = 10) -> bool:
 
 
 def measured_trend(at_k: Sequence[float], at_reference: Sequence[float]) -> tuple[str, str]:
-    """``("bigger"|"smaller"|"no measurable difference", sentence)`` for paired gaps (points)."""
+    """``("bigger"|"smaller"|"no measurable difference", sentence)`` for paired gaps (points).
+
+    >>> measured_trend([20, 22, 25], [10, 11, 9])[0]
+    'bigger'
+    >>> measured_trend([12, 3, 10], [10, 11, 9])[0]
+    'no measurable difference'
+    """
     d = protocol.paired_difference(
         at_k, at_reference, names=("gap at k", "gap at reference"), scale=1
     )
