@@ -2,7 +2,7 @@
 the LR curves of schedules, and the view behind the learning-rate lesson's explorer.
 
 Pure functions over precomputed records: ``{"lr", "seed", "accuracy", "source_accuracy"}``
-(accuracies between 0 and 1), optionally with ``"history"`` (a ``History`` or its records).
+(accuracies between 0 and 1), optionally with ``"history"`` (a ``History``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def lr_curves_plot(
     else:
         fig = ax.figure
     for name, history in histories.items():
-        records = plots.as_records(history)
+        records = history.as_records()
         ax.plot(
             [r["epoch"] for r in records],
             [r["lr"][group] for r in records],
