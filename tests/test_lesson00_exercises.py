@@ -56,6 +56,7 @@ def test_gap_prediction_rejects_bad_input_before_any_work(k, prediction, monkeyp
     assert not welcome.check_gap_prediction(k, prediction)
 
 
+@pytest.mark.slow  # runs the lesson's comparison twice: tens of seconds
 def test_gap_prediction_is_judged_by_the_measurement(capsys):
     cache = features.FeatureCache()
     # the reference: with one label per class the gap is bigger than with ten, by more than

@@ -42,6 +42,7 @@ def test_size_prediction_rejects_bad_input_before_any_work(size, prediction, mon
     assert not anatomy.check_size_prediction(size, prediction)
 
 
+@pytest.mark.slow  # runs the lesson's comparison twice: tens of seconds
 def test_size_prediction_is_judged_by_the_measurement(capsys):
     cache = features.FeatureCache()
     # the reference: at 48 px the ImageNet features lose detail; the probe's balanced accuracy

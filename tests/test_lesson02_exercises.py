@@ -43,6 +43,7 @@ def test_budget_prediction_rejects_bad_input_before_any_work(steps, prediction, 
     assert not fe.check_budget_prediction(steps, prediction)
 
 
+@pytest.mark.slow  # runs the lesson's comparison twice: tens of seconds
 def test_budget_prediction_is_judged_by_the_measurement(capsys):
     cache = features.FeatureCache()
     reference = fe.compare_probe_scratch(
