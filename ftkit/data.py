@@ -17,10 +17,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from ftkit import photos
 from ftkit.models import BackboneInfo
+from ftkit.photos import DatasetUnavailableError  # noqa: F401  (raised by load_target)
 from ftkit.source import glyphs
 
-TARGETS = ("digits", "near", "shift")
+TARGETS = ("digits", "near", "shift", *photos.TARGETS)
 TEST_PER_CLASS = 50
 VAL_PER_CLASS = 20
 _POOL_SEED = 20_000  # the generated targets' images: fixed, whatever the experiment's seed
@@ -150,12 +152,18 @@ def glyph_pool(style: str, image_size: int = 32, per_class: int = 120) -> Tensor
 
 def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Splits:
     """A few-shot target task: ``"digits"`` (real scans), ``"near"`` (new glyph classes,
-    near transfer) or ``"shift"`` (the same new classes on stripes: a domain shift).
+    near transfer), ``"shift"`` (the same new classes on stripes: a domain shift), or a real
+    photo target (``ftkit.photos``): ``"tux"`` (Tux Paint's photo stamps, 6 classes, k <= 10),
+    ``"fashion"`` (Fashion-MNIST, 10 classes, k <= 100), ``"textures"`` (brick, grass, gravel
+    patches, k <= 60). Those read installed files and raise ``DatasetUnavailableError``, naming
+    the install command, when they are missing.
 
     >>> splits = load_target("digits", k=10, seed=0)
     >>> len(splits.train), len(splits.val), len(splits.test)
     (100, 200, 500)
     """
+    if name in photos.TARGETS:
+        return photo_splits(photos.photo_pool(name, image_size), k, seed)
     if name == "digits":
         pool = digits_pool(image_size)
     elif name == "near":
@@ -167,6 +175,23 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
             f"unknown target {name!r}; choose one of {TARGETS}, or use image_folder_splits()"
         )
     return few_shot_splits(pool, k, seed)
+
+
+def photo_splits(pool: photos.PhotoPool, k: int, seed: int) -> Splits:
+    """The pool's fixed validation and test images, and ``k`` of its training candidates per
+    class chosen by ``seed``."""
+    data = TensorImageDataset(pool.images, pool.labels, list(pool.classes))
+    candidates = np.flatnonzero(pool.part.numpy() == photos.TRAIN)
+    available = int(np.bincount(pool.labels.numpy()[candidates]).min())
+    if not 1 <= k <= available:
+        raise ValueError(
+            f"k={k} labelled images per class asked for; this target has 1 to {available}"
+        )
+    (chosen,) = stratified_indices(pool.labels.numpy()[candidates], [k], seed)
+    val, test = (torch.nonzero(pool.part == p).flatten() for p in (photos.VAL, photos.TEST))
+    return Splits(
+        data.subset(candidates[chosen]), data.subset(val), data.subset(test), data.classes
+    )
 
 
 def source_eval_set(per_class: int = 10, *, image_size: int = 32) -> TensorImageDataset:

@@ -31,8 +31,11 @@ def feature_module(backbone: nn.Module, layer: str) -> nn.Module:
 
     ``"avgpool"`` is the pooled vector the head sees. A layer-group name (``"stem"``,
     ``"layer1"`` .. ``"layer4"``, see ``models.layer_groups``) is that stage's output; the
-    ResNet stem ends at ``maxpool`` (an Identity in the embedded backbone).
+    ResNet stem ends at ``maxpool`` (an Identity in the embedded backbone). A network without
+    an ``avgpool`` module (SqueezeNet) gives its ``features`` trunk, pooled here to (N, C).
     """
+    if layer == "avgpool" and not hasattr(backbone, "avgpool") and hasattr(backbone, "features"):
+        return backbone.features
     if layer == "stem" and hasattr(backbone, "maxpool"):
         return backbone.maxpool
     try:

@@ -120,23 +120,30 @@ def save_checkpoint(model: SmallResNet, config: dict, path: Path) -> str:
     return digest
 
 
-def load_checkpoint(path: Path | None = None) -> tuple[SmallResNet, dict]:
-    """Load a SmallResNet checkpoint after checking its sha256, with ``weights_only=True``."""
-    path = Path(path) if path is not None else weights_dir() / CHECKPOINT_FILE
+def load_verified(path: Path, remedy: str) -> dict:
+    """``torch.load(weights_only=True)`` of a file whose sha256 matches ``<path>.sha256``.
+
+    ``remedy`` ends the error messages: how to get a good copy of this file.
+    """
     sha_file = path.with_name(path.name + ".sha256")
     if not path.exists() or not sha_file.exists():
         raise FileNotFoundError(
-            f"No checkpoint at {path} (with {sha_file.name} beside it). Reinstall ftkit, or make "
-            "one with `ftkit pretrain --out DIR`."
+            f"No checkpoint at {path} (with {sha_file.name} beside it). {remedy}"
         )
     expected = sha_file.read_text().split()[0]
     actual = sha256_of(path)
     if actual != expected:
         raise ChecksumError(
             f"{path} has sha256 {actual[:12]}... but {sha_file.name} says {expected[:12]}...: "
-            "the file is corrupt or was replaced. Reinstall ftkit or re-run `ftkit pretrain`."
+            f"the file is corrupt or was replaced. {remedy}"
         )
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_checkpoint(path: Path | None = None) -> tuple[SmallResNet, dict]:
+    """Load a SmallResNet checkpoint after checking its sha256, with ``weights_only=True``."""
+    path = Path(path) if path is not None else weights_dir() / CHECKPOINT_FILE
+    blob = load_verified(path, "Reinstall ftkit, or make one with `ftkit pretrain --out DIR`.")
     config = blob["config"]
     model = SmallResNet(len(config["classes"]), tuple(config["widths"]), tuple(config["blocks"]))
     model.load_state_dict(blob["state_dict"])
@@ -157,20 +164,39 @@ def embedded_info(config: dict) -> BackboneInfo:
 
 
 def load_backbone(
-    name: str = EMBEDDED_NAME, *, pretrained: bool = True, checkpoint: Path | None = None
+    name: str = EMBEDDED_NAME,
+    *,
+    pretrained: bool = True,
+    checkpoint: Path | None = None,
+    weights: str | None = None,
 ) -> tuple[nn.Module, BackboneInfo]:
     """A backbone and what it expects as input.
 
-    ``"embedded"`` is ftkit's own ResNet, pretrained on generated glyphs, offline. Any other
-    name is a torchvision classifier (``"resnet18"``, ``"mobilenet_v3_small"`` ...) whose
-    ImageNet weights come through torchvision's weights API: from the torch hub cache, or
-    downloaded when online. The returned model still carries its source head (``fc`` or
-    ``classifier``): use ``replace_head`` for a new task.
+    ``"embedded"`` is ftkit's own ResNet, pretrained on generated glyphs, offline.
+    ``"squeezenet1_1"`` is torchvision's SqueezeNet 1.1 with real ImageNet weights that ship
+    with ftkit (``weights="ftkit"``, the default for it, offline) or torchvision's own weights
+    (``weights="torchvision"``: cached or downloaded). Any other name is a torchvision
+    classifier (``"resnet18"``, ``"mobilenet_v3_small"`` ...) whose ImageNet weights come
+    through torchvision's weights API. ``pretrained=False`` gives the same network randomly
+    initialised from torch's global RNG (seed it first). The model still carries its source
+    head (``fc`` or ``classifier``): use ``replace_head`` for a new task.
 
     >>> model, info = load_backbone("embedded")
     >>> info.image_size
     32
+    >>> model, info = load_backbone("squeezenet1_1")
+    >>> info.image_size, len(info.source_classes), count_parameters(model)
+    (224, 1000, 1235496)
     """
+    from ftkit import imagenet
+
+    choices = {EMBEDDED_NAME: ("ftkit",), imagenet.SQUEEZENET: ("ftkit", "torchvision")}.get(
+        name, ("torchvision",)
+    )
+    if weights is not None and weights not in choices:
+        raise ValueError(
+            f"weights={weights!r} is not available for {name!r}; choose one of {choices}"
+        )
     if name == EMBEDDED_NAME:
         model, config = load_checkpoint(checkpoint)  # the config says how to build it either way
         if not pretrained:  # same anatomy, random init (seed torch first for a reproducible one)
@@ -178,6 +204,8 @@ def load_backbone(
                 len(config["classes"]), tuple(config["widths"]), tuple(config["blocks"])
             )
         return model, embedded_info(config)
+    if name == imagenet.SQUEEZENET and (weights or "ftkit") == "ftkit":
+        return imagenet.squeezenet(pretrained=pretrained), imagenet.squeezenet_info()
     return _torchvision_backbone(name, pretrained=pretrained)
 
 
@@ -243,9 +271,18 @@ def layer_groups(model: nn.Module) -> OrderedDict[str, nn.Module]:
     """The model's named layer groups, ordered from input to head.
 
     ResNets (the embedded one and torchvision's): ``stem`` (conv1+bn1), ``layer1`` ..
-    ``layer4``, ``head`` (fc). MobileNetV3: ``stem`` (features[0]), four feature stages, and
+    ``layer4``, ``head`` (fc). SqueezeNet: ``stem`` (conv1, ReLU, max-pool), ``fire2_3``,
+    ``fire4_5``, ``fire6_7``, ``fire8_9`` (each pair of fire modules with the max-pool before
+    it), ``head`` (classifier). MobileNetV3: ``stem`` (features[0]), four feature stages, and
     ``head`` (classifier). For another architecture pass your own ordered dict of modules.
     """
+    from torchvision.models import SqueezeNet
+
+    if isinstance(model, SqueezeNet):
+        f = list(model.features)
+        cuts = {"stem": (0, 3), "fire2_3": (3, 5), "fire4_5": (5, 8), "fire6_7": (8, 11)}
+        groups = OrderedDict((k, nn.ModuleList(f[lo:hi])) for k, (lo, hi) in cuts.items())
+        return OrderedDict(**groups, fire8_9=nn.ModuleList(f[11:]), head=model.classifier)
     if all(hasattr(model, a) for a in ("conv1", "bn1", "layer1", "layer4", "fc")):
         return OrderedDict(
             stem=nn.ModuleList([model.conv1, model.bn1]),
@@ -286,10 +323,11 @@ def head_of(model: nn.Module) -> tuple[str, nn.Module]:
 def num_features(model: nn.Module) -> int:
     """Width of the feature vector that enters the head."""
     _, head = head_of(model)
-    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise TypeError("the head has no nn.Linear layer; cannot tell its input width")
-    return linears[0].in_features
+    layers = [m for m in head.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    if not layers:
+        raise TypeError("the head has no nn.Linear or nn.Conv2d layer; cannot tell its width")
+    first = layers[0]
+    return first.in_features if isinstance(first, nn.Linear) else first.in_channels
 
 
 def replace_head(
@@ -298,13 +336,19 @@ def replace_head(
     """Swap the source-task classifier for a new one with ``num_classes`` outputs (in place).
 
     The new head is ``Dropout(p) -> Linear`` for ResNets; for MobileNetV3 only the last Linear
-    of the classifier is replaced. Returns the model for chaining.
+    of the classifier is replaced. SqueezeNet's convolutional classifier becomes
+    ``AdaptiveAvgPool2d(1) -> Flatten -> Dropout(p) -> Linear(512, num_classes)``: global
+    pooling of the trunk's features and a linear head, as for a ResNet. Returns the model.
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     if seed is not None:
         torch.manual_seed(seed)
     name, head = head_of(model)
+    if isinstance(head, nn.Sequential) and not any(isinstance(m, nn.Linear) for m in head):
+        pooled = [nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Dropout(dropout)]  # squeezenet
+        setattr(model, name, nn.Sequential(*pooled, nn.Linear(num_features(model), num_classes)))
+        return model
     if isinstance(head, nn.Sequential):  # torchvision mobilenet/efficientnet style
         last = max(i for i, m in enumerate(head) if isinstance(m, nn.Linear))
         head[last] = nn.Linear(head[last].in_features, num_classes)
@@ -322,3 +366,15 @@ def replace_head(
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def imagenet_predictions(
+    model: nn.Module, images, info: BackboneInfo, *, top: int = 5
+) -> list[list[tuple[str, float]]]:
+    """What an ImageNet model sees: per image, its ``top`` (class name, probability), best
+    first. ``images``: uint8 RGB, one or a list, (3, H, W) tensors or (H, W, 3) arrays, any
+    size (resized and centre-cropped like torchvision's ImageNet evaluation). See
+    ``imagenet.predictions``."""
+    from ftkit import imagenet
+
+    return imagenet.predictions(model, images, info, top=top)

