@@ -24,6 +24,7 @@ __all__ = [
     "features",
     "folders",
     "freezing",
+    "frozen_prefix",
     "history",
     "imagenet",
     "lr_finder",

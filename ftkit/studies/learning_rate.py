@@ -1,10 +1,8 @@
-"""The learning rate of fine-tuning, measured: target accuracy and forgetting against the LR,
-which LRs are as good as the best once seed noise is counted, LR x batch-size grids, the shapes
-of schedules, the explorer's view, and the lesson's exercise checkers.
+"""The learning rate of fine-tuning, measured: tables, forgetting against the LR, LR x batch
+grids, schedule shapes, the explorer's view, and the lesson's exercise checkers.
 
-Pure functions over ``protocol.Trial`` lists or plain records: ``{"lr", "seed", "test",
-"source"}`` (accuracies between 0 and 1), optionally with ``"history"``. Lesson wording (axis
-labels, legend entries) comes in as arguments.
+Pure functions over ``protocol.Trial`` lists or records ``{"lr", "seed", "test", "source"}``
+(accuracies 0-1, optionally ``"history"``). Lesson wording comes in as arguments.
 """
 
 from __future__ import annotations
@@ -19,8 +17,10 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.data import DataLoader
 
-from ftkit import exercises, plots, protocol, schedules
+from ftkit import evaluation, exercises, plots, protocol, schedules
 from ftkit import widgets as ftwidgets
 
 
@@ -38,9 +38,6 @@ def as_records(trials: Sequence[protocol.Trial | Mapping[str, Any]]) -> list[dic
         else:
             out.append(dict(t))
     return out
-
-
-# --- tables and the plateau ----------------------------------------------------------------
 
 
 def _mean_sd(values: Sequence[float]) -> str:
@@ -65,45 +62,6 @@ def sweep_table(
         diverged = sum(bool(r.get("diverged")) for r in runs)
         lines.append(f"{v:>8g}{cells}   {diverged} of {len(runs)}")
     return "\n".join(lines)
-
-
-def scores_by(
-    trials: Sequence[protocol.Trial | Mapping[str, Any]], key: str, value: Any, metric: str
-) -> list[float]:
-    """``metric`` of the runs with ``key == value``, in seed order."""
-    rows = sorted((r for r in as_records(trials) if r[key] == value), key=lambda r: r["seed"])
-    if not rows:
-        raise ValueError(f"no run with {key}={value!r}")
-    return [r[metric] for r in rows]
-
-
-def plateau(
-    trials: Sequence[protocol.Trial | Mapping[str, Any]],
-    best: Any,
-    *,
-    key: str = "lr",
-    metric: str = "val",
-) -> list[Any]:
-    """The values of ``key`` not measurably worse than ``best`` on ``metric``: the best itself
-    and every value whose paired difference to it does not clear its spread.
-
-    >>> rows = [{"lr": lr, "seed": s, "val": v} for lr, vals in
-    ...         ((0.01, (0.95, 0.96, 0.97)), (0.03, (0.94, 0.97, 0.96)), (0.1, (0.8, 0.82, 0.81)))
-    ...         for s, v in enumerate(vals)]
-    >>> plateau(rows, 0.01)
-    [0.01, 0.03]
-    """
-    reference = scores_by(trials, key, best, metric)
-    values = list(dict.fromkeys(r[key] for r in as_records(trials)))
-    keep = []
-    for v in values:
-        d = protocol.paired_difference(scores_by(trials, key, v, metric), reference)
-        if v == best or not (d.clears and d.mean < 0):
-            keep.append(v)
-    return keep
-
-
-# --- figures -------------------------------------------------------------------------------
 
 
 def forgetting_plot(
@@ -159,8 +117,16 @@ def grid_heatmap(
         for j in range(len(c_vals)):
             if not np.isnan(grid[i, j]):
                 weight = "bold" if j == best else "normal"
-                ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", weight=weight,
-                        color="white" if grid[i, j] < np.nanmean(grid) else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    f"{grid[i, j]:.1f}",
+                    ha="center",
+                    va="center",
+                    weight=weight,
+                    color="white" if grid[i, j] < np.nanmean(grid) else "black",
+                    fontsize=8,
+                )
     ax.set_xticks(range(len(c_vals)), [f"{v:g}" for v in c_vals])
     ax.set_yticks(range(len(r_vals)), [f"{v:g}" for v in r_vals])
     ax.set(xlabel=cols, ylabel=rows, title=title)
@@ -184,23 +150,6 @@ def schedule_shapes_plot(
     return fig
 
 
-def lr_curves_plot(
-    histories: Mapping[str, Any], ax: Axes | None = None, *, group: str = "head"
-) -> Figure:
-    """The LR of ``group`` at the end of each epoch (``History.lr``), one line per run."""
-    fig, ax = plots.new_axes(ax)
-    for name, history in histories.items():
-        records = plots.as_records(history)
-        ax.plot([r["epoch"] for r in records], [r["lr"][group] for r in records], marker="o",
-                markersize=3, label=name)
-    ax.set(xlabel="epoch", ylabel=f"learning rate ({group})")
-    ax.legend(fontsize=8)
-    return fig
-
-
-# --- the explorer ---------------------------------------------------------------------------
-
-
 def lr_run_preview(
     records: Sequence[protocol.Trial | Mapping[str, Any]],
     lr: float,
@@ -222,12 +171,24 @@ def lr_run_preview(
     for r in runs:
         h = plots.as_records(r["history"])
         stop = " (diverged: stopped)" if r.get("diverged") else ""
-        left.plot([e["epoch"] for e in h], [e["train_loss"] for e in h], marker="o",
-                  markersize=3, label=f"seed {r['seed']}: test {100 * r['test']:.1f}%{stop}")
+        left.plot(
+            [e["epoch"] for e in h],
+            [e["train_loss"] for e in h],
+            marker="o",
+            markersize=3,
+            label=f"seed {r['seed']}: test {100 * r['test']:.1f}%{stop}",
+        )
     left.set(xlabel="epoch", ylabel="training loss", yscale="log", title=f"lr {chosen:g}")
     left.legend(fontsize=7)
-    forgetting_plot(recs, right, target_label=target_label, source_label=source_label,
-                    xlabel=xlabel, pretrain_lr=pretrain_lr, highlight=chosen)
+    forgetting_plot(
+        recs,
+        right,
+        target_label=target_label,
+        source_label=source_label,
+        xlabel=xlabel,
+        pretrain_lr=pretrain_lr,
+        highlight=chosen,
+    )
     return fig
 
 
@@ -258,13 +219,18 @@ def lr_explorer(result: Any) -> widgets.interactive:
     return ftwidgets.explorer(lr_choice_preview, result=widgets.fixed(result), lr=slider)
 
 
-# --- exercise checkers (the expected answers live here, not in the learner's cell) ----------
+def balanced_accuracy(model: nn.Module, loader: DataLoader, classes: Sequence[str]) -> float:
+    """Mean of the per-class accuracies: an imbalanced test set cannot hide a weak class."""
+    per_class = evaluation.per_class_accuracy(model, loader, list(classes))
+    return float(np.nanmean(list(per_class.values())))
 
 
+# Exercise checkers: the expected answers live here, not in the learner's cell.
 def check_two_groups(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> bool:
     """Exercise 1: every parameter in exactly one group; the backbone at 0.001, the head at 0.01."""
     groups_ok = exercises.check_param_groups(
-        optimizer, model,
+        optimizer,
+        model,
         hint="the backbone's parameters are those whose name does not start with 'fc.'",
     )
     head = {id(p) for p in model.fc.parameters()}
@@ -273,7 +239,9 @@ def check_two_groups(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -
         kind = "head" if all(id(p) in head for p in g["params"]) else "backbone"
         by_lr.setdefault(kind, set()).add(g["lr"])
     lrs_ok = exercises.check(
-        "group LRs", by_lr, {"backbone": {0.001}, "head": {0.01}},
+        "group LRs",
+        by_lr,
+        {"backbone": {0.001}, "head": {0.01}},
         hint="one group holds the backbone's parameters, the other the head's (fc); "
         "which of them is new and needs the larger LR?",
     )
@@ -283,7 +251,10 @@ def check_two_groups(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -
 def check_layer2_lr(answer: Any) -> bool:
     """Exercise 2: ``layer2``'s LR under ``discriminative_lrs(model, 0.03, factor=2.6)``."""
     return exercises.check_close(
-        answer, 0.03 / 2.6**3, rel=0.01, name="layer2 LR",
+        answer,
+        0.03 / 2.6**3,
+        rel=0.01,
+        name="layer2 LR",
         hint="count how many groups layer2 sits below the head; each step divides by 2.6.",
     )
 
@@ -291,7 +262,10 @@ def check_layer2_lr(answer: Any) -> bool:
 def check_first_lr(answer: Any) -> bool:
     """Exercise 3: the first single LR to try on a backbone pretrained at 0.1."""
     return exercises.check_choice(
-        answer, 0.01, [0.3, 0.1, 0.01, 0.0001], name="first LR to try",
+        answer,
+        0.01,
+        [0.3, 0.1, 0.01, 0.0001],
+        name="first LR to try",
         hint="look at both curves of the sweep, and at what 60 steps can do.",
     )
 
@@ -319,6 +293,8 @@ def check_change_prediction(
         return protocol.paired_difference(changed, baseline, names=(label, "as before"))
 
     return exercises.check_prediction(
-        prediction, measure, name=f"prediction ({metric} accuracy)",
+        prediction,
+        measure,
+        name=f"prediction ({metric} accuracy)",
         hint="the measurement is the answer: read its paired difference and spread.",
     )
