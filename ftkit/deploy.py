@@ -8,9 +8,10 @@ weights with a checksum, and predict one image file the way training saw its ima
   TorchScript-based exporter (``dynamo=False``) by default; the runner uses onnxruntime when it
   is installed, else ONNX's own pure-Python reference evaluator (slow, but exact enough to check).
 - ``compare``: max absolute logit difference and argmax agreement of two models over a loader.
-- ``save_weights`` / ``load_weights``: ``torch.save`` of the state_dict (plus class names and
-  input settings) next to a ``.sha256``; loading verifies the checksum, then uses
-  ``torch.load(..., weights_only=True)``, which cannot execute code hidden in a file.
+- ``save_weights`` / ``load_weights``: the state_dict (plus class names and input settings)
+  through ``ftkit.checkpoints``: written atomically next to a ``.sha256``; loading verifies the
+  checksum, then uses ``torch.load(..., weights_only=True)``, which cannot execute code hidden
+  in a file.
 - ``preprocess`` / ``predict``: one image file -> (class name, probability), with exactly the
   resize, crop and normalisation that ``folders.image_folder_splits`` + ``data.eval_transforms``
   applied to the training images.
@@ -29,8 +30,8 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import data, folders, models
-from ftkit.models import BackboneInfo, ChecksumError
+from ftkit import checkpoints, data, folders, inference
+from ftkit.models import BackboneInfo
 
 # --- preprocessing and prediction ----------------------------------------------------------
 
@@ -48,7 +49,6 @@ def preprocess(image_path: str | Path, info: BackboneInfo) -> torch.Tensor:
     return data.eval_transforms(info)(pixels).unsqueeze(0)
 
 
-@torch.no_grad()
 def predict(
     model: nn.Module, image_path: str | Path, *, info: BackboneInfo, classes: Sequence[str]
 ) -> tuple[str, float]:
@@ -57,26 +57,17 @@ def predict(
     >>> predict(model, "my_photos/cat/001.jpg", info=info, classes=splits.classes)  # doctest: +SKIP
     ('cat', 0.97)
     """
-    was_training = model.training
-    model.eval()
-    try:
-        probs = torch.softmax(model(preprocess(image_path, info)), dim=1)[0]  # (C,)
-    finally:
-        model.train(was_training)
+    batch = [(preprocess(image_path, info), torch.zeros(1))]
+    probs = torch.softmax(inference.logits(model, batch)[0], dim=1)[0].cpu()  # (C,)
     index = int(probs.argmax())
     return classes[index], float(probs[index])
 
 
-@torch.no_grad()
 def probabilities(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        batches = [(torch.softmax(model(x), dim=1), torch.as_tensor(y)) for x, y in loader]
-    finally:
-        model.train(was_training)
-    return torch.cat([p for p, _ in batches]), torch.cat([y for _, y in batches])
+    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode (each
+    module's mode restored after), on the CPU."""
+    out, labels = inference.logits(model, loader)
+    return torch.softmax(out, dim=1).cpu(), labels.cpu()
 
 
 # --- export --------------------------------------------------------------------------------
@@ -179,40 +170,34 @@ def compare(
 
 
 def save_weights(
-    model: nn.Module, path: str | Path, *, classes: Sequence[str], info: BackboneInfo
+    model: nn.Module,
+    path: str | Path,
+    *,
+    classes: Sequence[str],
+    info: BackboneInfo,
+    overwrite: bool = False,
 ) -> str:
-    """``torch.save`` the state_dict with the class names and input settings (plain values,
-    loadable with ``weights_only=True``); write ``<path>.sha256``; return the sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "classes": list(classes),
-            "backbone": info.name,
-            "image_size": info.image_size,
-            "mean": list(info.mean),
-            "std": list(info.std),
-        },
-        path,
-    )
-    digest = models.sha256_of(path)
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    return digest
+    """Save the state_dict with the class names and input settings (plain values, loadable
+    with ``weights_only=True``) and ``<path>.sha256`` beside it; return the sha256.
+
+    Written atomically by ``checkpoints.save``; an existing file is kept unless
+    ``overwrite=True``.
+    """
+    blob = {
+        "state_dict": model.state_dict(),
+        "classes": list(classes),
+        "backbone": info.name,
+        "image_size": info.image_size,
+        "mean": list(info.mean),
+        "std": list(info.std),
+    }
+    return checkpoints.save(blob, path, overwrite=overwrite)
 
 
 def load_weights(path: str | Path) -> dict:
     """The saved dict (``state_dict``, ``classes``, ``image_size``, ``mean``, ``std``), after
     checking the file against its ``.sha256``; raises ``ChecksumError`` if they differ."""
-    path = Path(path)
-    expected = path.with_name(path.name + ".sha256").read_text().split()[0]
-    actual = models.sha256_of(path)
-    if actual != expected:
-        raise ChecksumError(
-            f"{path.name} has sha256 {actual[:12]}... but its .sha256 file says "
-            f"{expected[:12]}...: the file changed since it was saved; do not load it."
-        )
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return checkpoints.load(path, fix="Do not use this file; save the weights again.")
 
 
 def info_from(saved: dict) -> BackboneInfo:

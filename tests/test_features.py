@@ -136,9 +136,9 @@ def test_probe_learns_is_deterministic_and_folds_standardisation():
     head, history = fx.train_linear_probe(feats, labels, feats, labels, num_classes=3, epochs=60)
     again, _ = fx.train_linear_probe(feats, labels, feats, labels, num_classes=3, epochs=60)
     assert torch.equal(head.weight, again.weight)
-    assert len(history["train_loss"]) == 60 and history["epoch"][-1] == 60
-    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
-    assert fx.probe_accuracy(head, feats, labels) == pytest.approx(history["val_acc"][-1])
+    assert len(history.train_loss) == 60 and history.epoch[-1] == 60
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert fx.probe_accuracy(head, feats, labels) == pytest.approx(history.val_acc[-1])
     assert fx.probe_accuracy(head, feats, labels) > 0.95  # the head takes raw features
 
 
@@ -162,6 +162,6 @@ def test_cached_and_recomputed_probes_agree_and_differ_only_in_backbone_work():
     recomputed, hist_recomputed = fx.linear_probe_recompute(model, train, val, **kwargs)
     assert cached_calls == 2 + 1  # train (2 batches) + val (1 batch), once
     assert calls[0] - cached_calls == 8 * (2 + 1)  # every epoch, train and val
-    assert abs(hist_cached["val_acc"][-1] - hist_recomputed["val_acc"][-1]) <= 0.01
-    assert hist_cached["val_acc"][-1] > 0.8
+    assert abs(hist_cached.val_acc[-1] - hist_recomputed.val_acc[-1]) <= 0.01
+    assert hist_cached.val_acc[-1] > 0.8
     assert torch.allclose(cached.weight, recomputed.weight, atol=1e-4)  # same optimisation

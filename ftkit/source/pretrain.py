@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ftkit.inference import predictions
 from ftkit.models import CHECKPOINT_FILE, SmallResNet, count_parameters, save_checkpoint
 from ftkit.source import glyphs
 from ftkit.source.glyphs import HELDOUT_CHARS
@@ -59,7 +60,6 @@ def _lr_at(step: int, cfg: PretrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
 
 
-@torch.no_grad()
 def source_accuracy(
     model: nn.Module,
     images: torch.Tensor,
@@ -68,13 +68,11 @@ def source_accuracy(
     std: list[float],
 ) -> float:
     """Accuracy of ``model`` on uint8 source images, normalised as in pretraining."""
-    model.eval()
     m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
-    correct = 0
-    for start in range(0, len(images), 512):
-        x = (images[start : start + 512].float() / 255 - m) / s
-        correct += (model(x).argmax(1) == labels[start : start + 512]).sum().item()
-    return correct / len(images)
+    x = (images.float() / 255 - m) / s  # (N, 3, S, S)
+    batches = [(x[i : i + 512], labels[i : i + 512]) for i in range(0, len(x), 512)]
+    preds, truth = predictions(model, batches)
+    return (preds == truth).double().mean().item()
 
 
 def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> dict:
@@ -83,33 +81,8 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
     chars = glyphs.SOURCE_CHARS
     mean, std = source_statistics(cfg.image_size, cfg.seed)
     model = SmallResNet(len(chars), cfg.widths, cfg.blocks)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
-    opt = torch.optim.SGD(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=True,
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    g = torch.Generator().manual_seed(cfg.seed)
-    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
-    start, running = time.perf_counter(), 0.0
-    bar = tqdm(range(cfg.steps), desc="pretraining", disable=not progress, mininterval=5)
-    model.train()
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
-        images, labels = glyphs.glyph_batch(chars, cfg.batch_size, g, image_size=cfg.image_size)
-        loss = loss_fn(model((images - m) / s), labels)  # images: (B, 3, S, S)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-        bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+    start = time.perf_counter()
+    running = _train(model, cfg, mean, std, progress=progress)
     seconds = time.perf_counter() - start
     val_images, val_labels = glyphs.glyph_set(
         chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size
@@ -124,8 +97,61 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
         "std": std,
     }
     digest = save_checkpoint(model, config, Path(out_dir) / CHECKPOINT_FILE)
-    card = {
-        "classes": len(chars),
+    card = _card(model, cfg, config, seconds, accuracy, running, digest)
+    (Path(out_dir) / "embedded_resnet.json").write_text(
+        json.dumps(card, indent=1, ensure_ascii=False)
+    )
+    (Path(out_dir) / "MODEL_CARD.md").write_text(model_card(card))
+    return card
+
+
+def _train(
+    model: nn.Module, cfg: PretrainConfig, mean: list[float], std: list[float], *, progress: bool
+) -> float:
+    """``cfg.steps`` SGD steps on fresh glyph batches; returns the smoothed final loss."""
+    chars = glyphs.SOURCE_CHARS
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
+    opt = torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=True,
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    g = torch.Generator().manual_seed(cfg.seed)
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    running = 0.0
+    bar = tqdm(range(cfg.steps), desc="pretraining", disable=not progress, mininterval=5)
+    model.train()
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        images, labels = glyphs.glyph_batch(chars, cfg.batch_size, g, image_size=cfg.image_size)
+        loss = loss_fn(model((images - m) / s), labels)  # images: (B, 3, S, S)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+        bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+    return running
+
+
+def _card(
+    model: nn.Module,
+    cfg: PretrainConfig,
+    config: dict,
+    seconds: float,
+    accuracy: float,
+    running: float,
+    digest: str,
+) -> dict:
+    """The JSON record written beside the weights (the model card is rendered from it)."""
+    return {
+        "classes": len(config["classes"]),
         "fonts": len(glyphs.FONT_FILES),
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
@@ -141,11 +167,6 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
         "sha256": digest,
         "config": config,
     }
-    (Path(out_dir) / "embedded_resnet.json").write_text(
-        json.dumps(card, indent=1, ensure_ascii=False)
-    )
-    (Path(out_dir) / "MODEL_CARD.md").write_text(model_card(card))
-    return card
 
 
 def model_card(card: dict) -> str:

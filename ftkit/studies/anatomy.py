@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftkit import data, features, plots
+from ftkit import data, features, inference, plots
 from ftkit.data import Splits
 from ftkit.models import BackboneInfo
 
@@ -88,7 +88,6 @@ def probe_by_block(
     }
 
 
-@torch.no_grad()
 def block_activations(
     backbone: nn.Module,
     image: torch.Tensor,
@@ -101,21 +100,17 @@ def block_activations(
     captured: dict[str, torch.Tensor] = {}
     handles = [
         features.feature_module(backbone, b).register_forward_hook(
-            lambda module, inputs, output, name=b: captured.__setitem__(
-                name, output[0].detach().clone()
-            )
+            lambda module, inputs, output, name=b: captured.__setitem__(name, output[0].clone())
         )
         for b in blocks
     ]
-    was_training = backbone.training
-    backbone.eval()
     try:
-        backbone(data.eval_transforms(info)(image).unsqueeze(0))  # (1, 3, S, S)
+        with inference.eval_mode(backbone), torch.inference_mode():
+            backbone(data.eval_transforms(info)(image).unsqueeze(0))  # (1, 3, S, S)
     finally:
         for handle in handles:
             handle.remove()
-        backbone.train(was_training)
-    return {b: captured[b] for b in blocks}
+    return {b: captured[b].clone() for b in blocks}  # a clone outside inference mode: normal
 
 
 def activations_figure(activations: dict[str, torch.Tensor], block: str, *, n: int = 16) -> Figure:

@@ -169,7 +169,7 @@ def lr_run_preview(
         raise ValueError(f"no run with a history for lr={chosen:g}")
     fig, (left, right) = _new(2, width=4.4)
     for r in runs:
-        h = plots.as_records(r["history"])
+        h = r["history"].as_records()
         stop = " (diverged: stopped)" if r.get("diverged") else ""
         left.plot(
             [e["epoch"] for e in h],
