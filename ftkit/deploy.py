@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import checkpoints, data, folders, inference
+from ftkit import checkpoints, checks, data, folders, inference, layers, outputs
 from ftkit.models import BackboneInfo
 
 # --- preprocessing and prediction ----------------------------------------------------------
@@ -59,6 +59,8 @@ def predict(
     """
     batch = [(preprocess(image_path, info), torch.zeros(1))]
     probs = torch.softmax(inference.logits(model, batch)[0], dim=1)[0].cpu()  # (C,)
+    if len(probs) != len(classes):
+        raise _classes_error(len(classes), len(probs))
     index = int(probs.argmax())
     return classes[index], float(probs[index])
 
@@ -73,14 +75,32 @@ def probabilities(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]
 # --- export --------------------------------------------------------------------------------
 
 
-def export_program(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
-    """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``."""
-    path = Path(path)
-    model.eval()
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    torch.export.save(program, path)
+def export_program(
+    model: nn.Module, example: torch.Tensor, path: str | Path, *, overwrite: bool = False
+) -> Path:
+    """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``.
+
+    Written atomically; an existing file is kept unless ``overwrite=True``. Each module's
+    train/eval mode is restored afterwards.
+    """
+    _check_example(example)
+    path = outputs.new_file(path, overwrite=overwrite)  # before the export's work
+    with inference.eval_mode(model):
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
+        torch.export.save(program, tmp)
     return path
+
+
+def _check_example(example: object) -> None:
+    checks.is_tensor("example", example, ndim=4, floating=True)
+    if example.shape[0] < 2:
+        raise checks.fail(
+            "example must be a batch of at least 2 images (a batch of 1 fixes the batch size)",
+            checks.shown(f"shape {tuple(example.shape)}"),
+            "repeat it: example.repeat(2, 1, 1, 1).",
+        )
 
 
 def load_program(path: str | Path) -> nn.Module:
@@ -89,7 +109,12 @@ def load_program(path: str | Path) -> nn.Module:
 
 
 def export_onnx(
-    model: nn.Module, example: torch.Tensor, path: str | Path, *, dynamo: bool = False
+    model: nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    *,
+    dynamo: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Export to ONNX (input ``images`` (N, 3, S, S), output ``logits`` (N, C), dynamic N) and
     validate the file with ``onnx.checker``.
@@ -97,13 +122,21 @@ def export_onnx(
     ``dynamo=False`` uses the TorchScript-based exporter: well under a second for these models.
     ``dynamo=True`` is the ``torch.export``-based exporter that newer PyTorch makes the default;
     it works too but takes seconds. The legacy exporter's deprecation warning is silenced here
-    because choosing it is deliberate.
+    because choosing it is deliberate. Written atomically; an existing file is kept unless
+    ``overwrite=True``; each module's mode is restored afterwards.
     """
     import onnx
 
-    path = Path(path)
-    model.eval()
-    with warnings.catch_warnings():
+    _check_example(example)
+    path = outputs.new_file(path, overwrite=overwrite)
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
+        _onnx_export(model, example, tmp, dynamo)
+        onnx.checker.check_model(onnx.load(str(tmp)))
+    return path
+
+
+def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, dynamo: bool) -> None:
+    with inference.eval_mode(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         kwargs = (
             {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)}
@@ -119,8 +152,6 @@ def export_onnx(
             output_names=["logits"],
             **kwargs,
         )
-    onnx.checker.check_model(onnx.load(str(path)))
-    return path
 
 
 def onnx_runtime_name() -> str:
@@ -183,6 +214,8 @@ def save_weights(
     Written atomically by ``checkpoints.save``; an existing file is kept unless
     ``overwrite=True``.
     """
+    _check_classes(model, classes)
+    outputs.new_files([path, checkpoints.sha256_path(path)], overwrite=overwrite)
     blob = {
         "state_dict": model.state_dict(),
         "classes": list(classes),
@@ -192,6 +225,27 @@ def save_weights(
         "std": list(info.std),
     }
     return checkpoints.save(blob, path, overwrite=overwrite)
+
+
+def _check_classes(model: nn.Module, classes: Sequence[str]) -> None:
+    if isinstance(classes, str) or not all(isinstance(c, str) for c in classes):
+        raise checks.fail("classes must be a list of class names", classes, "e.g. splits.classes.")
+    try:
+        head = layers.head_of(model)[1]
+    except TypeError:
+        return
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if linears and linears[-1].out_features != len(classes):
+        raise _classes_error(len(classes), linears[-1].out_features)
+
+
+def _classes_error(names: int, outputs_: int) -> checks.InputError:
+    return checks.fail(
+        "classes must name every output of the model's head",
+        checks.shown(f"{names} names for {outputs_} outputs"),
+        "pass the class names the model was trained with (splits.classes, or "
+        'load_weights(path)["classes"]).',
+    )
 
 
 def load_weights(path: str | Path) -> dict:

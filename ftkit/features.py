@@ -9,7 +9,7 @@ benchmark compares the two.
 
 from __future__ import annotations
 
-import hashlib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +17,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ftkit import inference, models
+from ftkit import checks, compatibility, fingerprints, inference, models, outputs, preflight
+from ftkit.compatibility import EMPTY_FIX
 from ftkit.devices import device_of, resolve_device
+
+# re-exported: the cache's keys (ftkit.fingerprints)
+from ftkit.fingerprints import UncacheableError as UncacheableError
+from ftkit.fingerprints import dataset_fingerprint as dataset_fingerprint
+from ftkit.fingerprints import weights_checksum as weights_checksum
 from ftkit.history import History
 from ftkit.probes import Features, train_head
 
@@ -117,70 +123,38 @@ def in_order(loader: DataLoader) -> DataLoader:
 # --- the cache -----------------------------------------------------------------------------
 
 
-def weights_checksum(backbone: nn.Module, *, skip_head: bool = True) -> str:
-    """sha256 of the state_dict tensors (names, shapes, values; BN statistics included).
-
-    The head is skipped by default: features before the head do not depend on it, so a
-    backbone keeps its cache entries when its head is replaced.
-    """
-    skip = ""
-    if skip_head:
-        try:
-            skip = models.head_of(backbone)[0] + "."
-        except TypeError:
-            pass
-    digest = hashlib.sha256()
-    for name, tensor in backbone.state_dict().items():
-        if skip and name.startswith(skip):
-            continue
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(
-            tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-        )
-    return digest.hexdigest()
-
-
-def dataset_fingerprint(dataset: Dataset) -> str:
-    """sha256 of a dataset's images, labels and transform.
-
-    In-memory datasets (``images``/``labels`` tensors) hash their pixels; image folders hash
-    their file paths and labels; any other dataset is hashed item by item.
-    """
-    digest = hashlib.sha256(repr(getattr(dataset, "transform", None)).encode())
-    if isinstance(getattr(dataset, "images", None), torch.Tensor):
-        for t in (dataset.images, torch.as_tensor(dataset.labels)):
-            digest.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    elif hasattr(dataset, "samples"):
-        digest.update(repr(list(dataset.samples)).encode())
-    else:
-        for i in range(len(dataset)):
-            image, label = dataset[i]
-            digest.update(torch.as_tensor(image).contiguous().numpy().tobytes())
-            digest.update(str(int(label)).encode())
-    return digest.hexdigest()
-
-
 class FeatureCache:
-    """Features computed once per (backbone weights, layer, dataset), in memory and optionally
-    on disk as ``<directory>/<key>.pt``.
+    """Features computed once per (modules on the path to the layer, layer, dataset), in memory
+    and optionally on disk as ``<directory>/<key>.pt``.
 
-    The key changes when any backbone weight, the layer, the images, the labels or the
-    transform changes, so a stale entry is never returned. Random augmentation defeats the
-    point of a cache: cache the un-augmented (eval-transform) datasets.
+    The key (``ftkit.fingerprints``) covers the weights, buffers and settings of every module
+    that runs before the layer's output (a new pooling layer counts; a new head counts only for
+    ``layer="fc"``), the images' contents (pixels or file bytes, not paths), the labels and the
+    transform's behaviour (torchvision settings, or the transformed items themselves). A random
+    transform is refused (``UncacheableError``): cache the un-augmented data. A disk entry that
+    is unreadable, truncated or altered is detected by its checksum and computed again, and
+    features edited in place after they were returned are recomputed, not served.
 
     >>> cache = FeatureCache()
     >>> train_feats, train_labels = cache.features(backbone, train_loader)  # doctest: +SKIP
     """
 
     def __init__(self, directory: str | Path | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else None
-        self._memory: dict[str, Features] = {}
+        self.directory = outputs.writable_dir(directory) if directory is not None else None
+        self._memory: dict[str, tuple[Features, str]] = {}
         self.hits = 0
         self.misses = 0
 
     def key(self, backbone: nn.Module, dataset: Dataset, layer: str = "avgpool") -> str:
-        """``<weights checksum>-<layer>-<dataset fingerprint>``, shortened."""
-        return f"{weights_checksum(backbone)[:16]}-{layer}-{dataset_fingerprint(dataset)[:16]}"
+        """``<path checksum>-<layer>-<dataset fingerprint>``, shortened."""
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise checks.fail("the dataset is empty", checks.shown("0 images"), EMPTY_FIX)
+        target = feature_module(backbone, layer)
+        example = fingerprints.example_batch(dataset).to(device_of(backbone))
+        path = fingerprints.path_checksum(backbone, target, example)
+        data = fingerprints.dataset_fingerprint(dataset)
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in layer)
+        return f"{path[:16]}-{safe}-{data[:16]}"
 
     def features(
         self,
@@ -191,22 +165,30 @@ class FeatureCache:
         device: torch.device | str | None = None,
     ) -> Features:
         """Features and labels of ``loader.dataset`` in index order, computed at most once."""
+        compatibility.check_compatible(backbone, loader, name="loader", head=False, run_model=False)
         key = self.key(backbone, loader.dataset, layer)
         if key in self._memory:
-            self.hits += 1
-            return self._memory[key]
+            result, digest = self._memory[key]
+            if fingerprints.entry_checksum(result) == digest:
+                self.hits += 1
+                return result
+            warnings.warn(
+                f"the features of cache entry {key} were changed in place after they were "
+                "returned; computing them again (copy them before editing: feats.clone())",
+                stacklevel=2,
+            )
         path = self.directory / f"{key}.pt" if self.directory is not None else None
-        if path is not None and path.exists():
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+        result = (
+            fingerprints.read_entry(path, key, len(loader.dataset)) if path is not None else None
+        )
+        if result is not None:
             self.hits += 1
-            result = (blob["features"], blob["labels"])
         else:
             self.misses += 1
             result = extract_features(backbone, in_order(loader), layer=layer, device=device)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({"features": result[0], "labels": result[1]}, path)
-        self._memory[key] = result
+                fingerprints.write_entry(path, key, result)
+        self._memory[key] = (result, fingerprints.entry_checksum(result))
         return result
 
     def clear(self) -> None:
@@ -230,6 +212,7 @@ def linear_probe(
 ) -> tuple[nn.Linear, History]:
     """Extract (or fetch from ``cache``) features once, then ``probes.train_linear_probe`` on
     them; returns the head and its ``History``."""
+    preflight.probe_loaders(**locals())  # before extracting: the numbers and the loaders
     cache = cache if cache is not None else FeatureCache()
     train = cache.features(backbone, train_loader, layer=layer, device=device)
     val = (
@@ -262,6 +245,7 @@ def linear_probe_recompute(
     ``train_linear_probe``; only the source of the features differs. It exists to measure what
     caching saves.
     """
+    preflight.probe_loaders(**locals())  # before extracting: the numbers and the loaders
 
     device = device if device is not None else device_of(backbone)
 

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing, inference
+from ftkit import freezing, inference, preflight
 from ftkit.devices import resolve_device, to_device
 from ftkit.optim import make_optimizer, param_groups
 
@@ -68,6 +68,7 @@ def lr_range_test(
     parameters are swept; the model is left exactly as it was (weights, buffers, modes).
     """
     _check_range(start_lr, end_lr, num_steps, smoothing, diverge_factor)
+    preflight.loaders(model, train_loader)  # shapes, channels, labels vs the head, emptiness
     device = resolve_device(device)
     model.to(device)
     with _restoring(model, optimizer):

@@ -199,8 +199,9 @@ def _offline_message(name: str, cached: Path, reason: str) -> str:
         f'To fix: on a machine with internet run `python -c "import torchvision; '
         f"torchvision.models.get_model('{name}', weights='DEFAULT')\"`, or download {url} "
         f"and copy the file to {cached}.\n"
-        f"Everything in this course also runs offline with the embedded backbone: "
-        f"load_backbone('{EMBEDDED_NAME}')."
+        f"Everything in this course also runs offline with the embedded backbone "
+        f"(load_backbone('{EMBEDDED_NAME}')) or ftkit's ImageNet SqueezeNet "
+        f"(load_backbone('squeezenet1_1', weights='ftkit'))."
     )
 
 

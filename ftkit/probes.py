@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftkit import preflight
 from ftkit.history import History
 from ftkit.stopping import EarlyStopping
 
@@ -51,6 +52,7 @@ def train_linear_probe(
     ``device`` (default: where the features are). Without validation features the History's
     ``val_loss``/``val_acc`` are NaN, as in ``fit``.
     """
+    preflight.probe_features(**locals())  # shapes, label range and numbers, before training
     train = (train_feats, train_labels.long())
     val = None if val_feats is None or val_labels is None else (val_feats, val_labels.long())
     return train_head(

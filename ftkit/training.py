@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing, inference
+from ftkit import freezing, inference, preflight
 from ftkit.devices import resolve_device
 from ftkit.fit_config import FitConfig, check_loader_not_empty
 from ftkit.history import DivergenceError, History, concat_histories
@@ -81,6 +81,7 @@ def fit(
     """
     cfg = FitConfig.build(config, options)  # every option checked before any work
     _check_loaders(train_loader, val_loader, cfg)
+    preflight.loaders(model, train_loader, val_loader)  # shapes, channels, labels vs the head
     device = _prepare(model, cfg)
     step = TrainStep(model, cfg, steps_per_epoch=len(train_loader))
     history, guard = History(monitor=cfg.monitor), DivergenceGuard(model, cfg.max_loss)
