@@ -31,6 +31,7 @@ __all__ = [
     "folder_scan",
     "folders",
     "freezing",
+    "frozen_prefix",
     "history",
     "imagenet",
     "images",
