@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import models
+from ftkit import checkpoints, inference, models
 
 SQUEEZENET = "squeezenet1_1"
 WEIGHTS_FILE = "squeezenet1_1_imagenet.pt"
@@ -48,9 +48,9 @@ def squeezenet(*, pretrained: bool = True) -> nn.Module:
 
     model = squeezenet1_1(weights=None)
     if pretrained:
-        blob = models.load_verified(
+        blob = checkpoints.load(
             models.weights_dir() / WEIGHTS_FILE,
-            "Reinstall ftkit, or make the file again with `ftkit convert-squeezenet --out DIR`.",
+            fix="Reinstall ftkit, or make it again with `ftkit convert-squeezenet --out DIR`.",
         )
         model.load_state_dict(blob["state_dict"], strict=True)
     return model
@@ -73,7 +73,6 @@ def predictions_from_logits(
     ]
 
 
-@torch.no_grad()
 def predictions(
     model: nn.Module, images, info: models.BackboneInfo, *, top: int = 5
 ) -> list[list[tuple[str, float]]]:
@@ -82,7 +81,7 @@ def predictions(
     ``images``: one uint8 RGB image or a list of them, as (3, H, W) tensors or (H, W, 3) arrays
     (scikit-image's photos), any size: each is resized (short side 256/224 of the input size)
     and centre-cropped like torchvision's ImageNet evaluation, then normalised with ``info``.
-    The model runs in eval mode; its previous mode is restored.
+    The model runs in eval mode; each module's previous mode is restored (``ftkit.inference``).
     """
     if isinstance(images, torch.Tensor | np.ndarray) and images.ndim == 3:
         images = [images]
@@ -95,12 +94,8 @@ def predictions(
             v2.Normalize(info.mean, info.std),
         ]
     )
-    batch = torch.stack([prepare(_as_chw_uint8(im)) for im in images])
-    was_training = model.training
-    try:
-        logits = model.eval()(batch.to(next(model.parameters()).device))
-    finally:
-        model.train(was_training)
+    batch = torch.stack([prepare(_as_chw_uint8(im)) for im in images])  # (N, 3, S, S)
+    logits, _ = inference.logits(model, [(batch, torch.zeros(len(batch)))])
     return predictions_from_logits(logits.cpu(), info.source_classes, top)
 
 

@@ -105,7 +105,7 @@ def test_torchvision_weights_give_the_same_architecture_and_names(tmp_path, monk
 def test_torchvision_weights_offline_say_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("FTKIT_OFFLINE", "1")
-    with pytest.raises(models.WeightsUnavailableError, match="load_backbone"):
+    with pytest.raises(models.WeightsUnavailableError, match="weights='ftkit'"):
         models.load_backbone("squeezenet1_1", weights="torchvision")
 
 

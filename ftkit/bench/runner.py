@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from ftkit import data
+from ftkit import data, outputs
 from ftkit.bench import recipes
+from ftkit.checks import InputError
 
 FOUNDATION_METHODS = ("scratch", "linear_probe", "linear_probe_random_init", "finetune")
 TOOLKIT_METHODS = (
@@ -99,8 +101,10 @@ def headline(records: list[dict]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--targets", nargs="+", default=["digits", "near"], choices=data.TARGETS)
-    parser.add_argument("--ks", nargs="+", type=int, default=[5, 10, 20])
+    parser.add_argument(
+        "--targets", nargs="+", choices=data.TARGETS, help="default digits near (--real: tux)"
+    )
+    parser.add_argument("--ks", nargs="+", type=int, help="default 5 10 20 (--real: 5 10)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
         "--methods", nargs="+", default=list(recipes.RECIPES), choices=list(recipes.RECIPES)
@@ -114,11 +118,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measure cached-probe speedup and fit overhead instead of the table",
     )
     parser.add_argument(
+        "--real",
+        action="store_true",
+        help="the ImageNet SqueezeNet on real photo targets (tux, fashion, textures)",
+    )
+    parser.add_argument("--steps", type=int, help="--real: optimizer steps per training run")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
         "--repeats", type=int, default=5, help="--perf: interleaved repetitions per ratio"
     )
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    if args.json:  # a bad --json path fails now, not after minutes of runs
+        try:
+            outputs.new_file(args.json, overwrite=True)
+        except InputError as exc:
+            print(f"ftkit bench: error: {exc}", file=sys.stderr)
+            return 2
+    if args.real:
+        from ftkit.bench import real
+
+        return real.run_cli(args)
+    args.targets, args.ks = args.targets or ["digits", "near"], args.ks or [5, 10, 20]
     if args.perf:
         return _run_perf(args)
     records = []
@@ -132,7 +154,7 @@ def run_cli(args: argparse.Namespace) -> int:
         f"{len(runs)} runs in {time.perf_counter() - start:.0f} s"
     )
     if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
+        _write_json(args.json, records)
     return 0
 
 
@@ -150,5 +172,10 @@ def _run_perf(args: argparse.Namespace) -> int:
             name: {"median": r.median, "range": r.spread, "cpu": r.cpu, "wall": r.wall}
             for name, r in ratios.items()
         }
-        args.json.write_text(json.dumps(summary, indent=1))
+        _write_json(args.json, summary)
     return 0
+
+
+def _write_json(path: Path, value: object) -> None:
+    with outputs.atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(value, indent=1))

