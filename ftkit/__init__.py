@@ -49,6 +49,7 @@ __all__ = [
     "regularization",
     "resnet",
     "schedules",
+    "serving",
     "stopping",
     "train_step",
     "training",

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from train_fixtures import image_loaders, tiny_resnet
 
-from ftkit import models, protocol, training
+from ftkit import models, training
 from ftkit.history import History
 from ftkit.studies import unfreezing_shift
 
@@ -97,17 +97,6 @@ def test_mean_of_and_recipe_bars():
     assert len(bars) == 4
     assert sorted(round(b.get_height(), 3) for b in bars) == [0.3, 0.4, 0.85, 0.95]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["ID", "OOD"]
-
-
-def test_outcome_names_the_direction_only_when_the_difference_clears():
-    up = protocol.paired_difference([0.9, 0.8, 0.85], [0.5, 0.6, 0.55])
-    down = protocol.paired_difference([0.5, 0.6, 0.55], [0.9, 0.8, 0.85])
-    noise = protocol.paired_difference([0.5, 0.6, 0.5], [0.55, 0.5, 0.56])
-    assert [unfreezing_shift.outcome(d) for d in (up, down, noise)] == [
-        "higher",
-        "lower",
-        "no measurable difference",
-    ]
 
 
 def test_the_stored_fashion_sweep_covers_the_grid_on_every_seed():

@@ -74,8 +74,6 @@ def setting_bars(records: Sequence[Mapping[str, Any]], *, y: str = "val", ax: An
 
 # --- exercise checkers -------------------------------------------------------------------------
 
-#: The answers a "predict, then measure" exercise accepts.
-PREDICTIONS = ("higher", "lower", "no measurable difference")
 #: Exercise 2's folder: how many images each class gets, and one file that is not an image.
 BROKEN_FOLDER = {"cat": 4, "dog": 2}
 
@@ -132,17 +130,6 @@ def check_wrong_count(n_wrong: Any, cm: np.ndarray) -> bool:
     )
 
 
-def outcome(difference: protocol.Difference) -> str:
-    """A paired difference in words: ``"higher"``, ``"lower"`` or ``"no measurable difference"``.
-
-    >>> outcome(protocol.paired_difference([0.5, 0.6, 0.5], [0.7, 0.8, 0.75]))
-    'lower'
-    """
-    if not difference.clears:
-        return "no measurable difference"
-    return "higher" if difference.mean > 0 else "lower"
-
-
 def predict_then_measure(
     prediction: Any,
     experiment: Callable[..., Mapping[str, float]],
@@ -153,16 +140,13 @@ def predict_then_measure(
     name: str = "prediction",
     hint: str | None = None,
 ) -> bool:
-    """Exercise 4: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds``,
-    compare its ``metric`` seed by seed with ``baseline`` (the lesson's chosen setting on the
-    same seeds) and judge ``prediction`` (one of ``PREDICTIONS``) against the measurement.
-
-    Nothing runs until the prediction is one of the accepted answers.
+    """Exercise 4: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds`` and
+    judge ``prediction`` (one of ``exercises.PREDICTIONS``) by its ``metric`` paired with
+    ``baseline`` (the lesson's runs on the same seeds). Nothing runs before a valid prediction.
     """
-    options = list(PREDICTIONS)
-    if not isinstance(prediction, str) or prediction.strip().lower() not in options:
-        return exercises.check_choice(prediction, None, options, name=name, hint=hint)
-    measured = [float(experiment(seed=s)[metric]) for s in seeds]
-    difference = protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
-    print(f"measured {metric}: {difference.verdict()}")
-    return exercises.check_choice(prediction, outcome(difference), options, name=name, hint=hint)
+
+    def measure() -> protocol.Difference:
+        measured = [float(experiment(seed=s)[metric]) for s in seeds]
+        return protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
+
+    return exercises.check_prediction(prediction, measure, name=name, hint=hint)

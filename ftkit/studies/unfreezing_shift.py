@@ -9,7 +9,7 @@ expected answers or measure them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -186,17 +186,8 @@ def photo_run(
         splits, info, batch_size=batch_size, seed=seed
     )
     epochs = protocol.epochs_for_steps(steps, len(splits.train), batch_size)
-    history = training.fit(
-        model,
-        train_loader,
-        None,
-        epochs=epochs,
-        lr=lr,
-        optimizer="adamw",
-        schedule="cosine",
-        seed=seed,
-        on_divergence="stop",
-    )
+    options = dict(optimizer="adamw", schedule="cosine", seed=seed, on_divergence="stop")
+    history = training.fit(model, train_loader, None, epochs=epochs, lr=lr, **options)
     return {
         "val": evaluation.accuracy(model, val_loader),
         "test": evaluation.accuracy(model, test_loader),
@@ -243,22 +234,6 @@ def stored_fashion_sweep(part: str = "runs") -> dict[tuple[str, float, int], dic
 
 # --- exercise checkers -------------------------------------------------------------------------
 
-#: The answers a "predict, then measure" exercise accepts.
-PREDICTIONS = ("higher", "lower", "no measurable difference")
-
-
-def outcome(difference: protocol.Difference) -> str:
-    """A paired difference in words: ``"higher"``, ``"lower"`` or ``"no measurable difference"``.
-
-    >>> outcome(protocol.paired_difference([0.9, 0.8, 0.85], [0.5, 0.6, 0.55]))
-    'higher'
-    >>> outcome(protocol.paired_difference([0.5, 0.6, 0.5], [0.55, 0.5, 0.56]))
-    'no measurable difference'
-    """
-    if not difference.clears:
-        return "no measurable difference"
-    return "higher" if difference.mean > 0 else "lower"
-
 
 def check_stage(model: Any, stage: int) -> bool:
     """Exercise 1: ``model`` is frozen as in ``stage`` (0-based) of gradual unfreezing."""
@@ -286,7 +261,7 @@ def check_recipe_choice(
     if not all(at.values()):
         raise ValueError(f"no records of {recipes} at lr={lr:g}")
     a, b = ([r[metric] for r in sorted(at[n], key=lambda r: r["seed"])] for n in recipes)
-    verdict = outcome(protocol.paired_difference(a, b, names=recipes))
+    verdict = exercises.measured_outcome(protocol.paired_difference(a, b, names=recipes))
     correct = {"higher": recipes[0], "lower": recipes[1]}.get(verdict, verdict)
     return exercises.check_choice(
         answer,
@@ -300,24 +275,21 @@ def check_recipe_choice(
 
 def predict_then_measure(
     prediction: Any,
-    experiment: Any,
+    experiment: Callable[..., Mapping[str, float]],
     baseline: Sequence[float],
     *,
     seeds: Sequence[int],
-    metric: str,
+    metric: str = "val",
     name: str = "prediction",
     hint: str | None = None,
 ) -> bool:
-    """Exercise 3: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds``,
-    compare its ``metric`` seed by seed with ``baseline`` (the lesson's runs on the same seeds)
-    and judge ``prediction`` (one of ``PREDICTIONS``) against what was measured.
-
-    Nothing runs until the prediction is one of the accepted answers.
+    """Exercise 3: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds`` and
+    judge ``prediction`` (one of ``exercises.PREDICTIONS``) by its ``metric`` paired with
+    ``baseline`` (the lesson's runs on the same seeds). Nothing runs before a valid prediction.
     """
-    options = list(PREDICTIONS)
-    if not isinstance(prediction, str) or prediction.strip().lower() not in options:
-        return exercises.check_choice(prediction, None, options, name=name, hint=hint)
-    measured = [float(experiment(seed=s)[metric]) for s in seeds]
-    difference = protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
-    print(f"measured {metric}: {difference.verdict()}")
-    return exercises.check_choice(prediction, outcome(difference), options, name=name, hint=hint)
+
+    def measure() -> protocol.Difference:
+        measured = [float(experiment(seed=s)[metric]) for s in seeds]
+        return protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
+
+    return exercises.check_prediction(prediction, measure, name=name, hint=hint)
