@@ -207,7 +207,9 @@ def size_and_speed(
     from ``images`` (uint8 (N, 3, S, S) at ``info.image_size``; best of ``repeats``)."""
     n_params = models.count_parameters(backbone)
     size_mb = sum(t.numel() * t.element_size() for t in backbone.state_dict().values()) / 1e6
-    loader = _loader(data.TensorImageDataset(images, torch.zeros(len(images)), ["?"]), info)
+    loader = _loader(
+        data.TensorImageDataset(images, torch.zeros(len(images), dtype=torch.long), ["?"]), info
+    )
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
