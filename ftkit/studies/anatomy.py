@@ -1,91 +1,132 @@
-"""Linear probes on a frozen backbone: what each block knows, and how many labels a probe needs.
+"""Lesson 01: choosing a pretrained model, and what each of its blocks knows.
 
-A probe is a linear classifier trained on fixed features (``ftkit.features``). Probing the
-pooled output of every block (stem, layer1 .. layer4) of a pretrained and of a randomly
-initialised backbone measures how transferable each depth is (in the spirit of Yosinski et al.,
-2014, "How transferable are features in deep neural networks?"). Probing at several k measures
-how far a frozen feature extractor gets with few labels.
+A probe is a linear classifier trained on fixed features (``ftkit.features``), scored by
+balanced accuracy (the mean of the per-class recalls: plain accuracy on a balanced test set,
+and fair on an imbalanced one). Probing the pooled output of every block (stem, layer1 ..
+layer4) of a pretrained and of a randomly initialised backbone measures how transferable each
+depth is (in the spirit of Yosinski et al., 2014). Probing the last features of several
+candidate backbones on one target, beside their size and speed, is a measured model choice.
+Every comparison goes through ``ftkit.protocol`` (tuned on validation, paired seeds).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 import torch
 from matplotlib.figure import Figure
+from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftkit import data, features, inference, plots
+from ftkit import data, exercises, features, inference, models, plots, protocol
 from ftkit.data import Splits
 from ftkit.models import BackboneInfo
 
 #: The blocks of a ResNet from input to output, as ``features.extract_features`` names them.
 BLOCKS: tuple[str, ...] = ("stem", "layer1", "layer2", "layer3", "layer4")
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """A probe's test accuracy, its predictions and the test images (uint8) it was scored on."""
-
-    accuracy: float
-    predictions: torch.Tensor  # (N,)
-    labels: torch.Tensor  # (N,)
-    images: torch.Tensor  # (N, 3, S, S) uint8
-    classes: list[str]
-
-    @property
-    def wrong(self) -> torch.Tensor:
-        """Indices of the misclassified test images."""
-        return torch.nonzero(self.predictions != self.labels).flatten()
+#: The probes' search grid: the same for every backbone and block (the same search budget).
+PROBE_GRID: tuple[dict[str, float], ...] = (
+    {"weight_decay": 1e-3},
+    {"weight_decay": 1e-2},
+    {"weight_decay": 1e-1},
+)
 
 
 def _loader(dataset: data.TensorImageDataset, info: BackboneInfo) -> DataLoader:
     return DataLoader(dataset.with_transform(data.eval_transforms(info)), batch_size=256)
 
 
-def probe(
-    backbone: nn.Module,
-    splits: Splits,
-    info: BackboneInfo,
-    *,
-    layer: str = "avgpool",
-    seed: int = 0,
-    cache: features.FeatureCache | None = None,
-    epochs: int = 100,
-    lr: float = 0.05,
-) -> ProbeResult:
-    """Train a linear probe on ``layer``'s pooled features of ``splits.train``; score it on the
-    test split.
-
-    Features come from ``cache`` (a fixed test set is extracted once for all seeds and k).
-    """
-    cache = cache if cache is not None else features.FeatureCache()
-    train_feats, train_labels = cache.features(backbone, _loader(splits.train, info), layer=layer)
-    test_feats, test_labels = cache.features(backbone, _loader(splits.test, info), layer=layer)
-    head, _ = features.train_linear_probe(
-        train_feats, train_labels, num_classes=len(splits.classes), epochs=epochs, lr=lr, seed=seed
-    )
+def balanced_accuracy(head: nn.Module, feats: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean per-class recall of ``head`` on features (N, D): chance is 1 / classes."""
     with torch.no_grad():
-        predictions = head(test_feats).argmax(1)
-    accuracy = (predictions == test_labels).float().mean().item()
-    return ProbeResult(accuracy, predictions, test_labels, splits.test.images, list(splits.classes))
+        predictions = head(feats).argmax(1)
+    return float(balanced_accuracy_score(labels.numpy(), predictions.numpy()))
 
 
-def probe_by_block(
+def block_scores(
     backbone: nn.Module,
     splits: Splits,
     info: BackboneInfo,
     *,
-    blocks: tuple[str, ...] = BLOCKS,
-    seed: int = 0,
+    block: str = "avgpool",
+    seed: int,
+    weight_decay: float = 1e-2,
     cache: features.FeatureCache | None = None,
 ) -> dict[str, float]:
-    """Test accuracy of a linear probe on each block's globally pooled output, by block name."""
+    """Validation and test balanced accuracy of a linear probe on ``block``'s globally pooled
+    output (``"avgpool"``: the features the head sees)."""
     cache = cache if cache is not None else features.FeatureCache()
-    return {
-        b: probe(backbone, splits, info, layer=b, seed=seed, cache=cache).accuracy for b in blocks
+    train, val, test = (
+        cache.features(backbone, _loader(part, info), layer=block)
+        for part in (splits.train, splits.val, splits.test)
+    )
+    head, _ = features.train_linear_probe(
+        *train, num_classes=len(splits.classes), weight_decay=weight_decay, seed=seed
+    )
+    return {"val": balanced_accuracy(head, *val), "test": balanced_accuracy(head, *test)}
+
+
+def compare_blocks(
+    backbones: Mapping[str, Callable[[int], nn.Module]],
+    target: str,
+    info: BackboneInfo,
+    *,
+    k: int = 10,
+    seeds: Sequence[int] = (0, 1, 2),
+    grid: Sequence[Mapping[str, Any]] = PROBE_GRID,
+    blocks: Sequence[str] = BLOCKS,
+    cache: features.FeatureCache | None = None,
+) -> protocol.Comparison:
+    """A probe per (backbone, block), each tuned on validation over the same ``grid`` and run
+    on the same seeds. ``backbones`` maps a name to ``seed -> backbone`` (a random init may
+    depend on the seed). Methods are named ``"<backbone> <block>"``."""
+    cache = cache if cache is not None else features.FeatureCache()
+    made: dict[tuple[str, int], nn.Module] = {}
+    splits = {s: data.load_target(target, k=k, seed=s) for s in seeds}
+
+    def run(name: str, block: str, seed: int, **params: Any) -> dict[str, float]:
+        if (name, seed) not in made:
+            made[name, seed] = backbones[name](seed)
+        net = made[name, seed]
+        return block_scores(net, splits[seed], info, block=block, seed=seed, cache=cache, **params)
+
+    methods = {
+        f"{name} {block}": (partial(run, name, block), grid)
+        for name in backbones
+        for block in blocks
     }
+    return protocol.compare(methods, seeds)
+
+
+def block_records(comparison: protocol.Comparison, **fields: Any) -> list[dict[str, Any]]:
+    """``comparison.records()`` with ``init``, ``block`` and ``depth`` split out of the method
+    name, plus ``fields`` (e.g. ``target="digits"``)."""
+    rows = []
+    for r in comparison.records():
+        init, block = r["method"].rsplit(" ", 1)
+        rows.append({**r, **fields, "init": init, "block": block, "depth": BLOCKS.index(block)})
+    return rows
+
+
+def gap_growth(
+    comparison: protocol.Comparison,
+    low: str,
+    high: str,
+    a: str = "pretrained",
+    b: str = "random init",
+) -> protocol.Difference:
+    """Per seed, how much more ``a`` beats ``b`` at block ``high`` than at block ``low``."""
+    at_high = comparison.difference(f"{a} {high}", f"{b} {high}").diffs
+    at_low = comparison.difference(f"{a} {low}", f"{b} {low}").diffs
+    return protocol.paired_difference(
+        at_high, at_low, names=(f"gap at {high}", f"gap at {low}"), scale=1
+    )
 
 
 def block_activations(
@@ -124,15 +165,139 @@ def activations_figure(activations: dict[str, torch.Tensor], block: str, *, n: i
     return fig
 
 
-def misclassified_figure(result: ProbeResult, *, n: int = 8) -> Figure:
-    """Up to ``n`` misclassified test images, titled ``true -> predicted``."""
-    wrong = result.wrong[:n]
-    if len(wrong) == 0:
-        fig = Figure(figsize=(4, 1), layout="constrained")
-        fig.text(0.5, 0.5, "no test image misclassified", ha="center", va="center")
-        return fig
-    titles = [
-        f"{result.classes[int(result.labels[i])]} -> {result.classes[int(result.predictions[i])]}"
-        for i in wrong
-    ]
-    return plots.image_grid(result.images[wrong], titles, ncols=8)
+# --- choosing a model, measured ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A backbone to choose from: how to build it for a seed, and the input it expects."""
+
+    make: Callable[[int], nn.Module]  # seed -> backbone (a random init draws from the seed)
+    info: BackboneInfo  # its normalisation; ``info.image_size`` is the size the target is read at
+
+
+def compare_candidates(
+    candidates: Mapping[str, Candidate],
+    target: str,
+    *,
+    k: int,
+    seeds: Sequence[int] = (0, 1, 2),
+    grid: Sequence[Mapping[str, Any]] = PROBE_GRID,
+    cache: features.FeatureCache | None = None,
+) -> protocol.Comparison:
+    """A linear probe on each candidate's last features, tuned on validation over the same
+    ``grid``, on the same seeds (each candidate reads ``target`` at its own input size)."""
+    cache = cache if cache is not None else features.FeatureCache()
+    made: dict[tuple[str, int], nn.Module] = {}
+
+    def run(name: str, seed: int, **params: Any) -> dict[str, float]:
+        c = candidates[name]
+        if (name, seed) not in made:
+            made[name, seed] = c.make(seed)
+        splits = data.load_target(target, k=k, seed=seed, image_size=c.info.image_size)
+        return block_scores(made[name, seed], splits, c.info, seed=seed, cache=cache, **params)
+
+    return protocol.compare({name: (partial(run, name), grid) for name in candidates}, seeds)
+
+
+def size_and_speed(
+    backbone: nn.Module, info: BackboneInfo, images: torch.Tensor, *, repeats: int = 3
+) -> dict[str, float]:
+    """Parameters, size in MB (float32 weights) and milliseconds per image to extract features
+    from ``images`` (uint8 (N, 3, S, S) at ``info.image_size``; best of ``repeats``)."""
+    n_params = models.count_parameters(backbone)
+    size_mb = sum(t.numel() * t.element_size() for t in backbone.state_dict().values()) / 1e6
+    loader = _loader(
+        data.TensorImageDataset(images, torch.zeros(len(images), dtype=torch.long), ["?"]), info
+    )
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        features.extract_features(backbone, loader)
+        best = min(best, time.perf_counter() - start)
+    return {"parameters": n_params, "MB": size_mb, "ms per image": 1000 * best / len(images)}
+
+
+# --- exercise checkers -------------------------------------------------------------------------
+
+SIZE_PREDICTIONS = ("higher", "lower", "no measurable difference")
+
+
+def check_layer4_parameters(answer: Any) -> bool:
+    """Exercise 1: the parameters of the embedded backbone's ``layer4``."""
+    backbone, _ = models.load_backbone("embedded")
+    expected = models.count_parameters(models.layer_groups(backbone)["layer4"])
+    return exercises.check(
+        "layer4 parameters",
+        answer,
+        expected,
+        hint="models.count_parameters of the module models.layer_groups(backbone)['layer4']",
+    )
+
+
+def check_layer3_size(answer: Any) -> bool:
+    """Exercise 2: ``(height, width)`` of ``layer3``'s output for one 32x32 image."""
+    backbone, info = models.load_backbone("embedded")
+    image = torch.zeros(3, info.image_size, info.image_size, dtype=torch.uint8)
+    expected = tuple(block_activations(backbone, image, info, blocks=("layer3",))["layer3"].shape)
+    return exercises.check(
+        "layer3 output size",
+        tuple(answer) if isinstance(answer, list) else answer,
+        expected[1:],
+        hint="layer1 keeps the resolution, every later stage halves it; or read "
+        "activations['pretrained']['layer3'].shape",
+    )
+
+
+def check_new_head_parameters(answer: Any, num_classes: int = 6) -> bool:
+    """Exercise 3: parameters of a new linear head on SqueezeNet for ``num_classes`` classes."""
+    model, _ = models.load_backbone("squeezenet1_1", pretrained=False)
+    head = models.head_of(models.replace_head(model, num_classes))[1]
+    return exercises.check(
+        f"SqueezeNet head for {num_classes} classes",
+        answer,
+        models.count_parameters(head),
+        hint="the head is nn.Linear(models.num_features(model), classes): a weight matrix and a "
+        "bias vector",
+    )
+
+
+def check_size_prediction(
+    image_size: Any,
+    prediction: Any,
+    *,
+    reference_size: int = 96,
+    k: int = 5,
+    seeds: Sequence[int] = (0, 1, 2),
+    cache: features.FeatureCache | None = None,
+) -> bool:
+    """Exercise 4 (predict, then measure): is the ImageNet SqueezeNet probe on Tux Paint's
+    photos read at ``image_size`` pixels higher, lower, or not measurably different from the
+    same probe at ``reference_size``? Runs both (tuned on validation, paired over seeds)."""
+    name = f"probe at {image_size} px vs {reference_size} px"
+    if prediction not in SIZE_PREDICTIONS:
+        hint = "write your prediction down before the measurement, as one of the options"
+        return exercises.check_choice(prediction, None, SIZE_PREDICTIONS, name=name, hint=hint)
+    if (
+        not isinstance(image_size, int)
+        or not 32 <= image_size <= 224
+        or image_size == reference_size
+    ):
+        hint = f"choose a size from 32 to 224 pixels, other than {reference_size}"
+        return exercises.check(name, image_size, None, hint=hint)
+    backbone, info = models.load_backbone("squeezenet1_1")
+    sizes = {f"{size} px": size for size in (image_size, reference_size)}
+    candidates = {
+        label: Candidate(lambda seed: backbone, replace(info, image_size=size))
+        for label, size in sizes.items()
+    }
+    comparison = compare_candidates(candidates, "tux", k=k, seeds=seeds, cache=cache)
+    for label in sizes:
+        scores = ", ".join(f"{100 * v:.1f}" for v in comparison.scores(label))
+        print(f"measured at {label}: balanced accuracy {scores} (seeds {list(seeds)})")
+    d = comparison.difference(*sizes)
+    print(f"          {d.verdict()}")
+    truth = SIZE_PREDICTIONS[2] if not d.clears else SIZE_PREDICTIONS[0 if d.mean > 0 else 1]
+    return exercises.check_choice(
+        prediction, truth, SIZE_PREDICTIONS, name=name, hint="read the measurement above"
+    )
