@@ -48,6 +48,7 @@ __all__ = [
     "protocol",
     "regularization",
     "resnet",
+    "runtime",
     "schedules",
     "stopping",
     "train_step",
