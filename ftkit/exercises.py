@@ -182,8 +182,7 @@ def check_param_groups(
     for group in optimizer.param_groups:
         for p in group["params"]:
             seen[id(p)] = seen.get(id(p), 0) + 1
-    trainable = {id(p) for p in model.parameters() if p.requires_grad}
-    missing = [names[i] for i in trainable if i not in seen]
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
     twice = [names.get(i, "?") for i, c in seen.items() if c > 1]
     foreign = [i for i in seen if i not in names]
     problems = []

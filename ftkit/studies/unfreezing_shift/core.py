@@ -9,7 +9,7 @@ expected answers or measure them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -18,7 +18,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from ftkit import data, evaluation, exercises, models, plots, protocol, training
+from ftkit import data, evaluation, models, plots, protocol, training
 
 Record = Mapping[str, Any]
 
@@ -230,66 +230,3 @@ def stored_fashion_sweep(part: str = "runs") -> dict[tuple[str, float, int], dic
         (r["method"], r["lr"], r["seed"]): {k: r[k] for k in ("val", "test", "train")}
         for r in json.loads(text)[part]
     }
-
-
-# --- exercise checkers -------------------------------------------------------------------------
-
-
-def check_stage(model: Any, stage: int) -> bool:
-    """Exercise 1: ``model`` is frozen as in ``stage`` (0-based) of gradual unfreezing."""
-    names = list(models.layer_groups(model))
-    return exercises.check_frozen(
-        model,
-        trainable_at(names, stage),
-        name=f"stage {stage}",
-        hint="stage s trains the top s + 1 groups; freezing.freeze_to(model, n) freezes the "
-        "first n groups.",
-    )
-
-
-def check_recipe_choice(
-    answer: Any,
-    records: Sequence[Record],
-    *,
-    lr: float,
-    metric: str = "source",
-    recipes: tuple[str, str] = ("gradual", "all at once"),
-) -> bool:
-    """Exercise 2: which recipe keeps more ``metric`` at ``lr``, judged from the lesson's runs
-    (``records``: one per recipe, LR and seed), or ``"no measurable difference"``."""
-    at = {n: [r for r in records if r["recipe"] == n and r["lr"] == lr] for n in recipes}
-    if not all(at.values()):
-        raise ValueError(f"no records of {recipes} at lr={lr:g}")
-    a, b = ([r[metric] for r in sorted(at[n], key=lambda r: r["seed"])] for n in recipes)
-    verdict = exercises.measured_outcome(protocol.paired_difference(a, b, names=recipes))
-    correct = {"higher": recipes[0], "lower": recipes[1]}.get(verdict, verdict)
-    return exercises.check_choice(
-        answer,
-        correct,
-        [*recipes, "no measurable difference"],
-        name=f"recipe for lr={lr:g}",
-        hint=f"compare the {metric} accuracy of the two recipes at lr={lr:g}, seed by seed, in "
-        "the right panel of the LR plot.",
-    )
-
-
-def predict_then_measure(
-    prediction: Any,
-    experiment: Callable[..., Mapping[str, float]],
-    baseline: Sequence[float],
-    *,
-    seeds: Sequence[int],
-    metric: str = "val",
-    name: str = "prediction",
-    hint: str | None = None,
-) -> bool:
-    """Exercise 3: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds`` and
-    judge ``prediction`` (one of ``exercises.PREDICTIONS``) by its ``metric`` paired with
-    ``baseline`` (the lesson's runs on the same seeds). Nothing runs before a valid prediction.
-    """
-
-    def measure() -> protocol.Difference:
-        measured = [float(experiment(seed=s)[metric]) for s in seeds]
-        return protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
-
-    return exercises.check_prediction(prediction, measure, name=name, hint=hint)

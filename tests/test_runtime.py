@@ -1,11 +1,11 @@
-"""serving.onnxruntime_runner runs an exported ONNX file in onnxruntime with PyTorch's logits;
-serving.latency times runners with interleaved repetitions."""
+"""runtime.onnxruntime_runner runs an exported ONNX file in onnxruntime with PyTorch's logits;
+runtime.latency times runners with interleaved repetitions."""
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ftkit import deploy, models, serving
+from ftkit import deploy, models, runtime
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
@@ -23,7 +23,7 @@ def model():
 
 def test_onnxruntime_gives_pytorchs_logits_for_any_batch_size(model, tmp_path):
     path = deploy.export_onnx(model, torch.randn(2, 3, 16, 16), tmp_path / "m.onnx")
-    run = serving.onnxruntime_runner(path)
+    run = runtime.onnxruntime_runner(path)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(10, 3, 16, 16, generator=g)
     loader = DataLoader(TensorDataset(x, torch.zeros(10, dtype=torch.long)), batch_size=4)
@@ -42,8 +42,8 @@ def test_onnxruntime_uses_torchs_thread_count_unless_told(model, tmp_path, monke
         return real(file, sess_options=sess_options, **kwargs)
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", spy)
-    serving.onnxruntime_runner(path)
-    serving.onnxruntime_runner(path, threads=1)
+    runtime.onnxruntime_runner(path)
+    runtime.onnxruntime_runner(path, threads=1)
     assert seen == [torch.get_num_threads(), 1]
 
 
@@ -59,7 +59,7 @@ def test_a_missing_onnxruntime_names_the_install_command(monkeypatch, tmp_path):
 
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
     with pytest.raises(ImportError, match="pip install onnxruntime"):
-        serving.onnxruntime_runner(tmp_path / "m.onnx")
+        runtime.onnxruntime_runner(tmp_path / "m.onnx")
 
 
 def test_latency_interleaves_the_runners_and_reports_seconds_per_image():
@@ -72,9 +72,9 @@ def test_latency_interleaves_the_runners_and_reports_seconds_per_image():
 
         return run
 
-    times = serving.latency({"a": runner("a"), "b": runner("b")}, torch.zeros(4, 3), repeats=5)
+    times = runtime.latency({"a": runner("a"), "b": runner("b")}, torch.zeros(4, 3), repeats=5)
     assert order == ["a", "b"] * 7  # 2 warm-up rounds, then 5 timed ones, A B A B ...
     assert [len(t) for t in times.values()] == [5, 5]
     assert all(t >= 0 for values in times.values() for t in values)
     with pytest.raises(ValueError, match="repeats"):
-        serving.latency({"a": runner("a")}, torch.zeros(4, 3), repeats=0)
+        runtime.latency({"a": runner("a")}, torch.zeros(4, 3), repeats=0)

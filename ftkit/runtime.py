@@ -1,9 +1,5 @@
-"""Serve an exported model: run its ONNX file in onnxruntime, and time it fairly against PyTorch.
-
-``deploy`` exports and checks (``deploy.export_onnx``, ``deploy.compare``); this module runs the
-exported file the way a deployment would (``onnxruntime_runner``) and measures latency per image
-with interleaved repetitions (``latency``), so that a busy machine slows every runner alike.
-"""
+"""Running an exported model where it is deployed: onnxruntime, and latency measured fairly
+(interleaved repetitions, seconds per image). ``ftkit.deploy`` re-exports both names."""
 
 from __future__ import annotations
 
