@@ -177,7 +177,7 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
         raise checks.fail(
             "unknown target",
             name,
-            f"choose one of {', '.join(TARGETS)}, or folders.image_folder_splits() for your own.",
+            f"choose one of {TARGETS}, or folders.image_folder_splits() for your own.",
         )
     return few_shot_splits(pool, k, seed)
 

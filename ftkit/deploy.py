@@ -32,6 +32,8 @@ from torchvision.transforms import v2
 
 from ftkit import checkpoints, checks, data, folders, inference, layers, outputs
 from ftkit.models import BackboneInfo
+from ftkit.runtime import latency as latency  # re-exported: deploy is where learners look
+from ftkit.runtime import onnxruntime_runner as onnxruntime_runner
 
 # --- preprocessing and prediction ----------------------------------------------------------
 

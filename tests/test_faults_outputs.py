@@ -278,10 +278,10 @@ def test_atomic_path_never_leaves_a_partial_file(tmp_path):
 
 
 def test_bench_checks_its_json_path_before_running(tmp_path, capsys, monkeypatch):
-    from ftkit.bench import runner
+    from ftkit.bench import perf, runner
 
     monkeypatch.setattr(runner, "plan", lambda *a: pytest.fail("ran before checking --json"))
-    monkeypatch.setattr(runner, "perf", lambda: pytest.fail("ran before checking --json"))
+    monkeypatch.setattr(perf, "perf", lambda **k: pytest.fail("ran before checking --json"))
     (tmp_path / "blocker").write_text("a file")
     for extra in ([], ["--perf"]):
         code = cli.main(["bench", "--json", str(tmp_path / "blocker" / "r.json"), *extra])

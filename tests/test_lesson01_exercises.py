@@ -38,7 +38,9 @@ def test_new_head_parameters():
     "size, prediction", [(48, None), (48, "smaller"), (96, "lower"), (16, "lower"), (64.0, "lower")]
 )
 def test_size_prediction_rejects_bad_input_before_any_work(size, prediction, monkeypatch):
-    monkeypatch.setattr(anatomy, "compare_candidates", lambda *a, **kw: pytest.fail("ran"))
+    monkeypatch.setattr(
+        anatomy.exercises, "compare_candidates", lambda *a, **kw: pytest.fail("ran")
+    )
     assert not anatomy.check_size_prediction(size, prediction)
 
 

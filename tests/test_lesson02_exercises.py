@@ -39,7 +39,7 @@ def test_plenty_of_labels():
     [(15, None), (15, "larger"), (150, "bigger"), (0, "bigger"), (1.5, "bigger")],
 )
 def test_budget_prediction_rejects_bad_input_before_any_work(steps, prediction, monkeypatch):
-    monkeypatch.setattr(fe, "compare_probe_scratch", lambda *a, **kw: pytest.fail("ran"))
+    monkeypatch.setattr(fe.exercises, "compare_probe_scratch", lambda *a, **kw: pytest.fail("ran"))
     assert not fe.check_budget_prediction(steps, prediction)
 
 

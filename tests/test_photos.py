@@ -133,7 +133,7 @@ def test_missing_debian_data_names_the_install_command_and_the_alternative(tmp_p
 
 
 def test_unknown_target_lists_the_real_ones():
-    with pytest.raises(ValueError, match="'tux', 'fashion', 'textures'"):
+    with pytest.raises(ValueError, match="tux.*fashion.*textures"):
         data.load_target("imagenet", k=5)
 
 
