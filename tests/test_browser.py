@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SERVER_START_S = 90
-RUN_ALL_S = float(os.environ.get("FTKIT_BROWSER_TIMEOUT", "300"))  # kernel start + torch + lesson
+RUN_ALL_S = float(os.environ.get("FTKIT_BROWSER_TIMEOUT", "900"))  # kernel start + torch + lesson
 STDERR = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
 # A traceback, or an error's last line (a SyntaxError's output has no "Traceback" line).
 ERROR = re.compile(r"Traceback|^\w*(Error|Exception)\b", re.MULTILINE)

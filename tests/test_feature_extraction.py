@@ -45,13 +45,13 @@ def test_pixel_features_are_the_flattened_pixels():
 
 def test_scratch_training_is_counted_in_optimizer_steps(monkeypatch):
     epochs_seen = []
-    real_fit = fe.training.fit
+    real_fit = fe.core.training.fit
 
     def spy(model, train_loader, *args, epochs, **kwargs):
         epochs_seen.append((len(train_loader), epochs))
         return real_fit(model, train_loader, *args, epochs=epochs, **kwargs)
 
-    monkeypatch.setattr(fe.training, "fit", spy)
+    monkeypatch.setattr(fe.core.training, "fit", spy)
     a = fe.scratch_scores(0, k=1, steps=6, lr=0.03)  # 10 images: 1 batch per epoch
     b = fe.scratch_scores(0, k=5, steps=6, lr=0.03)  # 50 images: 2 batches per epoch
     assert epochs_seen == [(1, 6), (2, 3)]  # 6 optimizer steps either way
