@@ -7,7 +7,7 @@ not print the expected answer unless asked (``reveal=True``): the hint should le
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ftkit import models
+from ftkit.protocol import Difference
 
 
 def _report(name: str, ok: bool, problem: str = "", hint: str | None = None) -> bool:
@@ -190,3 +191,54 @@ def check_param_groups(
     if foreign:
         problems.append(f"{len(foreign)} parameters that are not the model's")
     return _report(name, not problems, "; ".join(problems) + ".", hint)
+
+
+# --- predict, then measure ------------------------------------------------------------------
+
+#: What a "predict, then measure" exercise asks: how will A compare with B?
+OUTCOMES = ("better", "worse", "no measurable difference")
+
+
+def measured_outcome(difference: Difference) -> str:
+    """``"better"``/``"worse"`` where the paired difference A - B clears its spread, else
+    ``"no measurable difference"`` (``ftkit.protocol``'s rule for making a claim).
+
+    >>> from ftkit.protocol import paired_difference
+    >>> measured_outcome(paired_difference([0.8, 0.82, 0.81], [0.9, 0.91, 0.9]))
+    'worse'
+    """
+    if not difference.clears:
+        return "no measurable difference"
+    return "better" if difference.mean > 0 else "worse"
+
+
+def check_prediction(
+    prediction: Any,
+    measure: Callable[[], Difference],
+    *,
+    name: str = "prediction",
+    hint: str | None = None,
+) -> bool:
+    """A "change a setting, predict, then measure" exercise: ``prediction`` (one of
+    ``OUTCOMES``) is judged by the experiment ``measure()`` runs, not by a stored answer.
+
+    The prediction is checked first, so a missing one costs no training.
+
+    >>> from ftkit.protocol import paired_difference
+    >>> check_prediction("worse", lambda: paired_difference([0.8, 0.82, 0.81], [0.9, 0.91, 0.9]))
+    measured: B beats A by 9.3 ± 0.6 points (paired over 3 seeds)
+    ✅ prediction: correct
+    True
+    """
+    said = prediction.strip().lower() if isinstance(prediction, str) else prediction
+    if said not in OUTCOMES:
+        problem = f"{prediction!r} is not one of {list(OUTCOMES)}: predict before you measure."
+        return _report(name, False, problem, hint)
+    try:
+        difference = measure()
+    except Exception as exc:  # noqa: BLE001 -- report, never stop the notebook
+        return _report(name, False, f"the experiment failed ({type(exc).__name__}: {exc}).", hint)
+    print(f"measured: {difference.verdict()}")
+    outcome = measured_outcome(difference)
+    problem = f"you predicted {said!r}; the measurement says {outcome!r}."
+    return _report(name, said == outcome, problem, hint)

@@ -307,3 +307,23 @@ def grouped_bars(
     ax.set_ylabel(ylabel)
     ax.legend()
     return fig
+
+
+# --- paired differences ----------------------------------------------------------------------
+
+
+def paired_differences(
+    differences: Sequence[Any], ax: Axes | None = None, *, xlabel: str = "paired difference"
+) -> Figure:
+    """One bar per ``protocol.Difference`` (A - B, mean ± spread over seeds): solid where the
+    difference clears its spread (a claim), pale where it does not (no measurable difference)."""
+    fig, ax = new_axes(ax, (6, 1.2 + 0.5 * len(differences)))
+    labels = [f"{d.names[0]} − {d.names[1]}" for d in differences]
+    y = np.arange(len(differences))[::-1]
+    for yi, d in zip(y, differences):
+        color = ("C2" if d.mean > 0 else "C3") if d.clears else "0.75"
+        ax.barh(yi, d.mean, xerr=d.spread, color=color, capsize=3)
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(f"{xlabel} (mean ± std over seeds)")
+    return fig

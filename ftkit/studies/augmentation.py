@@ -1,21 +1,31 @@
-"""Data augmentation helpers for lesson 05: compare pipelines and time them.
+"""Data augmentation, measured: pipelines compared and timed, fine-tuning runs whose training
+budget is chosen on validation, the augmentation explorer, and the lesson's exercise checkers.
 
-The augmentation pipelines themselves live in ``ftkit.data`` (``train_transforms``,
-``standard_augmentation``); this module holds the small tools a lesson needs around them.
+The pipelines themselves live in ``ftkit.data`` (``train_transforms``, ``standard_augmentation``)
+or are written out in the lesson with ``torchvision.transforms.v2``. An augmented run learns
+from a harder, ever-changing training set, so it may need more optimizer steps than a plain
+one: ``compare_budgets`` gives every method the same grid of budgets and lets validation choose
+each method's own (``ftkit.protocol``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.data import DataLoader
 
-from ftkit import data, plots
+from ftkit import data, evaluation, exercises, models, plots, protocol, training
 from ftkit import widgets as ftwidgets
 from ftkit.models import BackboneInfo
+
+#: ``setup(seed) -> (model, train_loader, val_loader, test_loader)``: one run's starting point.
+Setup = Callable[[int], tuple[nn.Module, DataLoader, DataLoader, DataLoader]]
 
 
 def same_output(
@@ -59,6 +69,113 @@ def seconds_per_image(transform: Callable, image: torch.Tensor, *, repeats: int 
         return (time.perf_counter() - start) / repeats
 
 
+# --- runs whose budget validation chooses ------------------------------------------------------
+
+
+def digits_setup(
+    transform: Callable | None, *, k: int, batch_size: int, pretrained: bool = True
+) -> Setup:
+    """Runs on the digits: the seed draws the ``k`` images per class and the new head, and
+    (``pretrained=False``) the backbone's random weights. ``transform`` augments training only."""
+
+    def setup(seed: int) -> tuple[nn.Module, DataLoader, DataLoader, DataLoader]:
+        splits = data.load_target("digits", k=k, seed=seed)
+        torch.manual_seed(seed)  # a random-init backbone draws its weights from the global RNG
+        model, info = models.load_backbone("embedded", pretrained=pretrained)
+        models.replace_head(model, len(splits.classes), seed=seed)
+        loaders = data.make_loaders(
+            splits, info, seed=seed, batch_size=batch_size, train_transform=transform
+        )
+        return (model, *loaders)
+
+    return setup
+
+
+def staged_fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    *,
+    budgets: Sequence[int],
+    lr: float,
+    seed: int,
+) -> dict[int, tuple[float, dict[str, torch.Tensor]]]:
+    """Train at a constant ``lr``, looking at validation after each budget (optimizer steps).
+
+    Returns ``{budget: (validation accuracy, a copy of the weights)}``, so that the budget
+    validation prefers can be tested afterwards. Each stage is one ``fit`` call (a fresh
+    momentum buffer, as when training resumes from a checkpoint), the same for every method.
+    """
+    per_epoch, done, looks = len(train_loader), 0, {}
+    for stage, budget in enumerate(sorted(budgets)):
+        if budget <= done or (budget - done) % per_epoch:
+            raise ValueError(
+                f"budgets must be increasing multiples of the {per_epoch} steps per epoch, "
+                f"got {sorted(budgets)}"
+            )
+        epochs = (budget - done) // per_epoch
+        training.fit(model, train_loader, epochs=epochs, lr=lr, seed=seed + 1000 * stage)
+        done = budget
+        weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        looks[budget] = (evaluation.accuracy(model, val_loader), weights)
+    return looks
+
+
+def budget_records(comparison: protocol.Comparison) -> list[dict[str, Any]]:
+    """One row per (method, seed, budget), validation accuracy in percent, for
+    ``plots.method_comparison(records, x="steps", y="val", hue="method")``."""
+    return [
+        {
+            "method": t.method,
+            "seed": t.seed,
+            "steps": t.params["steps"],
+            "val": 100 * t.scores["val"],
+        }
+        for t in comparison.trials
+    ]
+
+
+def compare_budgets(
+    setups: Mapping[str, Setup],
+    *,
+    seeds: Sequence[int],
+    budgets: Sequence[int],
+    lr: float,
+    keep: dict[str, nn.Module] | None = None,
+) -> protocol.Comparison:
+    """Every method trains on the same seeds with the same grid of budgets; validation chooses
+    each method's budget (``protocol.tune``) and only that budget is tested.
+
+    ``keep``, if given, receives each method's model of the first seed at its chosen budget.
+    """
+    result = protocol.Comparison(tuple(seeds))
+    grid = [{"steps": b} for b in sorted(budgets)]
+    for name, setup in setups.items():
+        runs = {}
+        for seed in seeds:
+            model, train_loader, val_loader, test_loader = setup(seed)
+            looks = staged_fit(model, train_loader, val_loader, budgets=budgets, lr=lr, seed=seed)
+            runs[seed] = (model, test_loader, looks)
+
+        def looked(seed: int, steps: int, runs=runs) -> dict[str, float]:
+            return {"val": runs[seed][2][steps][0]}
+
+        chosen, trials = protocol.tune(looked, grid, seeds, method=name)
+        for i, t in enumerate(trials):
+            if t.params == chosen:
+                model, test_loader, looks = runs[t.seed]
+                model.load_state_dict(looks[chosen["steps"]][1])
+                test = evaluation.accuracy(model, test_loader)
+                trials[i] = protocol.Trial(name, t.params, t.seed, {**t.scores, "test": test})
+        result.chosen[name], result.trials = chosen, result.trials + trials
+        if keep is not None:
+            keep[name] = runs[seeds[0]][0]
+    return result
+
+
+# --- the explorer ----------------------------------------------------------------------------
+
+
 def augmentation_preview(
     image: torch.Tensor,
     info: BackboneInfo,
@@ -89,23 +206,95 @@ def augmentation_explorer(
 ) -> widgets.interactive:
     """Sliders for rotation, zoom, shift, flip and colour jitter over ``augmentation_preview``."""
     slider = {"continuous_update": False}
+
+    def floats(top: float, step: float, label: str) -> widgets.FloatSlider:
+        return widgets.FloatSlider(value=0, min=0, max=top, step=step, description=label, **slider)
+
     return ftwidgets.explorer(
         augmentation_preview,
         image=widgets.fixed(image),
         info=widgets.fixed(info),
-        rotation=widgets.FloatSlider(
-            value=0, min=0, max=90, step=5, description="rotation°", **slider
-        ),
-        scale=widgets.FloatSlider(
-            value=0, min=0, max=0.5, step=0.05, description="zoom ±", **slider
-        ),
-        translate=widgets.FloatSlider(
-            value=0, min=0, max=0.3, step=0.02, description="shift", **slider
-        ),
+        rotation=floats(180, 5, "rotation°"),
+        scale=floats(0.5, 0.05, "zoom ±"),
+        translate=floats(0.3, 0.02, "shift"),
         hflip=widgets.Checkbox(value=False, description="h-flip"),
-        color_jitter=widgets.FloatSlider(
-            value=0, min=0, max=0.8, step=0.1, description="colour", **slider
-        ),
+        color_jitter=floats(0.8, 0.1, "colour"),
         n=widgets.fixed(n),
         seed=widgets.IntSlider(value=0, min=0, max=20, description="seed", **slider),
+    )
+
+
+# --- exercise checkers: the expected answers live here, not in the learner's cell --------------
+
+SAFE_OPTIONS = (
+    "horizontal flip",
+    "vertical flip",
+    "rotation up to 180°",
+    "small rotation and shift",
+)
+WHERE_OPTIONS = ("train", "val", "test", "all three")
+
+
+def check_safe_augmentation(answer: object) -> bool:
+    """Exercise 1: which augmentation keeps a handwritten digit's label?"""
+    return exercises.check_choice(
+        answer,
+        "small rotation and shift",
+        SAFE_OPTIONS,
+        name="safe augmentation for digits",
+        hint="Would a person still read the same digit?",
+    )
+
+
+def check_where_to_augment(answer: object) -> bool:
+    """Exercise 2: which loader applies the random augmentation?"""
+    return exercises.check_choice(
+        answer,
+        "train",
+        WHERE_OPTIONS,
+        name="where to augment",
+        hint="Which loaders' images are used to *measure* the model?",
+    )
+
+
+def check_rebuilt_standard(candidate: Callable | None, info: BackboneInfo, image: torch.Tensor):
+    """Exercise 3: ``candidate`` draws exactly what ``data.standard_augmentation(info)`` draws."""
+    return exercises.check(
+        "standard augmentation rebuilt",
+        same_output(candidate, data.standard_augmentation(info), image),
+        True,
+        hint="rotation=10, a zoom range around 1, a shift of a few percent, and colour jitter; "
+        "no flips, no crop.",
+    )
+
+
+def check_augmentation_prediction(
+    prediction: object,
+    candidate: Callable | None,
+    reference: Callable,
+    *,
+    k: int,
+    batch_size: int,
+    seeds: Sequence[int],
+    budgets: Sequence[int],
+    lr: float,
+) -> bool:
+    """Exercise 4: fine-tune with ``candidate`` and with ``reference`` under the lesson's
+    protocol; the measured paired difference (not a stored answer) judges ``prediction``."""
+
+    def measure() -> protocol.Difference:
+        if not callable(candidate):
+            raise TypeError(f"your pipeline is {candidate!r}; build one with v2.Compose([...])")
+        setups = {
+            "your pipeline": digits_setup(candidate, k=k, batch_size=batch_size),
+            "the digit pipeline": digits_setup(reference, k=k, batch_size=batch_size),
+        }
+        result = compare_budgets(setups, seeds=seeds, budgets=budgets, lr=lr)
+        return result.difference("your pipeline", "the digit pipeline")
+
+    return exercises.check_prediction(
+        prediction,
+        measure,
+        name="your prediction",
+        hint="Ask of every step: would a person still give the changed image the same label?",
     )
