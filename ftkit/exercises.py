@@ -17,6 +17,9 @@ from torch import nn
 from ftkit import models
 from ftkit.protocol import Difference
 
+#: The three answers of a "change a setting, predict, then measure" exercise.
+PREDICTIONS = ("higher", "lower", "no measurable difference")
+
 
 def _report(name: str, ok: bool, problem: str = "", hint: str | None = None) -> bool:
     if ok:
@@ -179,8 +182,7 @@ def check_param_groups(
     for group in optimizer.param_groups:
         for p in group["params"]:
             seen[id(p)] = seen.get(id(p), 0) + 1
-    trainable = {id(p) for p in model.parameters() if p.requires_grad}
-    missing = [names[i] for i in trainable if i not in seen]
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
     twice = [names.get(i, "?") for i, c in seen.items() if c > 1]
     foreign = [i for i in seen if i not in names]
     problems = []
@@ -193,23 +195,19 @@ def check_param_groups(
     return _report(name, not problems, "; ".join(problems) + ".", hint)
 
 
-# --- predict, then measure ------------------------------------------------------------------
-
-#: What a "predict, then measure" exercise asks: how will A compare with B?
-OUTCOMES = ("better", "worse", "no measurable difference")
-
-
 def measured_outcome(difference: Difference) -> str:
-    """``"better"``/``"worse"`` where the paired difference A - B clears its spread, else
-    ``"no measurable difference"`` (``ftkit.protocol``'s rule for making a claim).
+    """``"higher"``, ``"lower"`` or ``"no measurable difference"``: what a paired difference
+    (changed setting minus baseline) says once its spread is taken into account.
 
     >>> from ftkit.protocol import paired_difference
-    >>> measured_outcome(paired_difference([0.8, 0.82, 0.81], [0.9, 0.91, 0.9]))
-    'worse'
+    >>> measured_outcome(paired_difference([0.9, 0.92, 0.91], [0.8, 0.83, 0.8]))
+    'higher'
+    >>> measured_outcome(paired_difference([0.9, 0.80, 0.91], [0.8, 0.93, 0.8]))
+    'no measurable difference'
     """
     if not difference.clears:
-        return "no measurable difference"
-    return "better" if difference.mean > 0 else "worse"
+        return PREDICTIONS[2]
+    return PREDICTIONS[0] if difference.mean > 0 else PREDICTIONS[1]
 
 
 def check_prediction(
@@ -219,26 +217,20 @@ def check_prediction(
     name: str = "prediction",
     hint: str | None = None,
 ) -> bool:
-    """A "change a setting, predict, then measure" exercise: ``prediction`` (one of
-    ``OUTCOMES``) is judged by the experiment ``measure()`` runs, not by a stored answer.
+    """Judge a prediction made *before* an experiment by the experiment itself.
 
-    The prediction is checked first, so a missing one costs no training.
-
-    >>> from ftkit.protocol import paired_difference
-    >>> check_prediction("worse", lambda: paired_difference([0.8, 0.82, 0.81], [0.9, 0.91, 0.9]))
-    measured: B beats A by 9.3 ± 0.6 points (paired over 3 seeds)
-    ✅ prediction: correct
-    True
+    ``prediction`` is one of ``PREDICTIONS``; ``measure()`` runs the learner's experiment and
+    returns the paired difference (changed setting minus baseline, over seeds). It is called
+    only once the prediction is valid, so an unanswered exercise costs nothing.
     """
-    said = prediction.strip().lower() if isinstance(prediction, str) else prediction
-    if said not in OUTCOMES:
-        problem = f"{prediction!r} is not one of {list(OUTCOMES)}: predict before you measure."
-        return _report(name, False, problem, hint)
+    options = list(PREDICTIONS)
+    answer = prediction.strip().lower() if isinstance(prediction, str) else prediction
+    if answer not in options:
+        return _report(name, False, f"predict first: {prediction!r} is not one of {options}.", hint)
     try:
         difference = measure()
-    except Exception as exc:  # noqa: BLE001 -- report, never stop the notebook
+    except Exception as exc:  # noqa: BLE001 -- a broken experiment is reported, not raised
         return _report(name, False, f"the experiment failed ({type(exc).__name__}: {exc}).", hint)
-    print(f"measured: {difference.verdict()}")
     outcome = measured_outcome(difference)
-    problem = f"you predicted {said!r}; the measurement says {outcome!r}."
-    return _report(name, said == outcome, problem, hint)
+    print(f"measured: {difference} -> {outcome}")
+    return _report(name, answer == outcome, f"you predicted {answer!r}; see the line above.", hint)
