@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
-from ftkit import data, evaluation, models, training
+from ftkit import data, evaluation, models, protocol, training
 from ftkit.models import BackboneInfo
 from ftkit.studies import augmentation
 
@@ -114,19 +114,27 @@ def test_compare_budgets_chooses_on_validation_and_tests_only_the_choice():
     assert result.difference("a", "b").mean == 0  # the same setups: the same runs
 
 
-def test_budget_plot_one_line_per_method_and_a_ring_at_the_choice():
+def test_budget_records_one_row_per_look_in_percent():
     result = augmentation.compare_budgets(
         {"a": _tiny_setup}, seeds=(0, 1, 2), budgets=(5, 10), lr=0.05
     )
-    fig = augmentation.budget_plot(result, xlabel="steps", ylabel="val")
-    ax = fig.axes[0]
-    lines = ax.get_lines()
-    ring = [line for line in lines if line.get_markersize() == 13]
-    assert len(ring) == 1 and ring[0].get_xdata()[0] == result.chosen["a"]["steps"]
-    assert ax.get_xlabel() == "steps" and [t.get_text() for t in ax.get_xticklabels()] == [
-        "5",
-        "10",
-    ]
+    rows = augmentation.budget_records(result)
+    assert len(rows) == 6 and {r["steps"] for r in rows} == {5, 10}
+    first = next(t for t in result.trials if t.seed == 0 and t.params["steps"] == 5)
+    assert (
+        next(r for r in rows if r["seed"] == 0 and r["steps"] == 5)["val"]
+        == 100 * first.scores["val"]
+    )
+
+
+def test_differences_plot_colours_only_the_claims():
+    clear = protocol.paired_difference([0.9, 0.91, 0.92], [0.8, 0.8, 0.81], names=("a", "b"))
+    unclear = protocol.paired_difference([0.9, 0.8, 0.92], [0.85, 0.86, 0.87], names=("c", "b"))
+    ax = augmentation.differences_plot([clear, unclear], xlabel="points").axes[0]
+    bars = ax.patches
+    assert [round(b.get_width(), 3) for b in bars] == [round(clear.mean, 3), round(unclear.mean, 3)]
+    assert bars[1].get_facecolor()[:3] == pytest.approx((0.75, 0.75, 0.75))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a − b", "c − b"]  # a on top
 
 
 def test_digits_setup_draws_the_k_shot_task_and_the_head_from_the_seed():

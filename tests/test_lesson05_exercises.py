@@ -8,6 +8,7 @@ from torchvision.transforms import v2
 from ftkit import data, models
 from ftkit.models import BackboneInfo
 from ftkit.studies import augmentation
+from ftkit.studies.augmentation import exercises as checkers
 
 INFO = BackboneInfo("embedded-like", 32, (0.1, 0.1, 0.1), (0.3, 0.3, 0.3))
 
@@ -73,30 +74,30 @@ def _with_vertical_flip(info):  # the notebook's cell, the change as given
 
 
 def test_exercise4_without_a_prediction_nothing_is_trained(monkeypatch, capsys):
-    monkeypatch.setattr(augmentation, "compare_budgets", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(checkers, "compare_budgets", lambda *a, **k: pytest.fail("trained"))
     _, info = models.load_backbone("embedded")
-    for prediction in (None, "probably worse"):
+    for prediction in (None, "probably lower"):
         assert not augmentation.check_augmentation_prediction(
             prediction, _with_vertical_flip(info), _digit_pipeline(info),
             k=K, batch_size=BATCH, seeds=SEEDS, budgets=BUDGETS, lr=LR,
         )  # fmt: skip
-    assert "predict before you measure" in capsys.readouterr().out
+    assert "predict first" in capsys.readouterr().out
 
 
 def test_exercise4_reference_prediction_passes_and_a_wrong_one_fails(monkeypatch, capsys):
-    real, cache = augmentation.compare_budgets, {}
+    real, cache = checkers.compare_budgets, {}
 
     def once(setups, **kw):  # the experiment runs once; both predictions are judged on it
         if "result" not in cache:
             cache["result"] = real(setups, **kw)
         return cache["result"]
 
-    monkeypatch.setattr(augmentation, "compare_budgets", once)
+    monkeypatch.setattr(checkers, "compare_budgets", once)
     _, info = models.load_backbone("embedded")
     settings = {"k": K, "batch_size": BATCH, "seeds": SEEDS, "budgets": BUDGETS, "lr": LR}
     pipelines = (_with_vertical_flip(info), _digit_pipeline(info))
-    assert augmentation.check_augmentation_prediction("worse", *pipelines, **settings)
-    assert "the digit pipeline beats your pipeline" in capsys.readouterr().out
-    for wrong in ("better", "no measurable difference"):
+    assert augmentation.check_augmentation_prediction("lower", *pipelines, **settings)
+    assert "-> lower" in capsys.readouterr().out
+    for wrong in ("higher", "no measurable difference"):
         assert not augmentation.check_augmentation_prediction(wrong, *pipelines, **settings)
-    assert not augmentation.check_augmentation_prediction("worse", None, pipelines[1], **settings)
+    assert not augmentation.check_augmentation_prediction("lower", None, pipelines[1], **settings)

@@ -6,6 +6,7 @@ import torch
 
 from ftkit import models, regularization
 from ftkit.studies import regularizers
+from ftkit.studies.regularizers import exercises as checkers
 
 
 def test_exercise1_label_smoothing_target(capsys):
@@ -45,13 +46,13 @@ SETTINGS = {"k": 10, "epochs": 14, "patience": 3, "lr": 0.01, "batch_size": 25} 
 
 
 def test_exercise3_without_a_prediction_nothing_is_trained(monkeypatch, capsys):
-    monkeypatch.setattr(regularizers, "early_stopping_runs", lambda *a, **k: pytest.fail("ran"))
+    monkeypatch.setattr(checkers, "early_stopping_runs", lambda *a, **k: pytest.fail("ran"))
     assert not regularizers.check_early_stopping_prediction(None, 0.0, seeds=(0, 1, 2), **SETTINGS)
-    assert "predict before you measure" in capsys.readouterr().out
+    assert "predict first" in capsys.readouterr().out
 
 
 def test_exercise3_reference_prediction_passes_and_wrong_ones_fail(monkeypatch):
-    real, cache = regularizers.early_stopping_runs, {}
+    real, cache = checkers.early_stopping_runs, {}
 
     def once(seed, **kw):  # each seed runs once; every prediction is judged on the same runs
         key = (seed, kw["wrong"])
@@ -59,8 +60,8 @@ def test_exercise3_reference_prediction_passes_and_wrong_ones_fail(monkeypatch):
             cache[key] = real(seed, **kw)
         return cache[key]
 
-    monkeypatch.setattr(regularizers, "early_stopping_runs", once)
+    monkeypatch.setattr(checkers, "early_stopping_runs", once)
     check = regularizers.check_early_stopping_prediction
-    assert check("no measurable difference", 0.0, seeds=(0, 1, 2), **SETTINGS)
-    assert not check("better", 0.0, seeds=(0, 1, 2), **SETTINGS)
-    assert not check("worse", 0.0, seeds=(0, 1, 2), **SETTINGS)
+    assert check("higher", 0.2, seeds=(0, 1, 2), **SETTINGS)  # half section 2's wrong labels
+    assert not check("no measurable difference", 0.2, seeds=(0, 1, 2), **SETTINGS)
+    assert not check("lower", 0.2, seeds=(0, 1, 2), **SETTINGS)

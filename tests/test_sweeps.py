@@ -128,16 +128,14 @@ def test_compare_tested_once_refuses_unequal_budgets_and_too_few_seeds():
         regularizers.compare_tested_once({"a": (run, [{}])}, seeds=(0, 1))
 
 
-def test_strength_plot_one_line_per_method_and_a_reference_line():
+def test_strength_records_name_each_runs_strength_in_percent():
     grid = [{"strength": s} for s in (0.1, 1.0)]
     result = regularizers.compare_tested_once(
         {"none": (_fake_run([]), [{}]), "reg": (_fake_run([]), grid)}, seeds=(0, 1, 2)
     )
-    fig = regularizers.strength_plot(result, {"none": None, "reg": "strength"}, ylabel="val (%)")
-    ax = fig.axes[0]
-    reference = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
-    assert len(reference) == 1 and reference[0].get_ydata()[0] == pytest.approx(49.0)
-    assert ax.get_xscale() == "log" and ax.get_ylabel() == "val (%)"
+    rows = regularizers.strength_records(result, {"reg": "strength"})
+    assert len(rows) == 6 and {r["method"] for r in rows} == {"reg"}
+    assert sorted(r["val"] for r in rows if r["strength"] == 1.0) == pytest.approx([58, 59, 60])
 
 
 # --- wrong labels and early stopping -----------------------------------------------------------

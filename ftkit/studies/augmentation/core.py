@@ -1,5 +1,5 @@
-"""Data augmentation, measured: pipelines compared and timed, fine-tuning runs whose training
-budget is chosen on validation, the augmentation explorer, and the lesson's exercise checkers.
+"""Lesson 05's experiments: pipelines compared and timed, fine-tuning runs whose training
+budget is chosen on validation, paired-difference bars, and the augmentation explorer.
 
 The pipelines themselves live in ``ftkit.data`` (``train_transforms``, ``standard_augmentation``)
 or are written out in the lesson with ``torchvision.transforms.v2``. An augmented run learns
@@ -16,11 +16,12 @@ from typing import Any
 
 import ipywidgets as widgets
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftkit import data, evaluation, exercises, models, plots, protocol, training
+from ftkit import data, evaluation, models, plots, protocol, training
 from ftkit import widgets as ftwidgets
 from ftkit.models import BackboneInfo
 
@@ -224,77 +225,17 @@ def augmentation_explorer(
     )
 
 
-# --- exercise checkers: the expected answers live here, not in the learner's cell --------------
-
-SAFE_OPTIONS = (
-    "horizontal flip",
-    "vertical flip",
-    "rotation up to 180°",
-    "small rotation and shift",
-)
-WHERE_OPTIONS = ("train", "val", "test", "all three")
-
-
-def check_safe_augmentation(answer: object) -> bool:
-    """Exercise 1: which augmentation keeps a handwritten digit's label?"""
-    return exercises.check_choice(
-        answer,
-        "small rotation and shift",
-        SAFE_OPTIONS,
-        name="safe augmentation for digits",
-        hint="Would a person still read the same digit?",
-    )
-
-
-def check_where_to_augment(answer: object) -> bool:
-    """Exercise 2: which loader applies the random augmentation?"""
-    return exercises.check_choice(
-        answer,
-        "train",
-        WHERE_OPTIONS,
-        name="where to augment",
-        hint="Which loaders' images are used to *measure* the model?",
-    )
-
-
-def check_rebuilt_standard(candidate: Callable | None, info: BackboneInfo, image: torch.Tensor):
-    """Exercise 3: ``candidate`` draws exactly what ``data.standard_augmentation(info)`` draws."""
-    return exercises.check(
-        "standard augmentation rebuilt",
-        same_output(candidate, data.standard_augmentation(info), image),
-        True,
-        hint="rotation=10, a zoom range around 1, a shift of a few percent, and colour jitter; "
-        "no flips, no crop.",
-    )
-
-
-def check_augmentation_prediction(
-    prediction: object,
-    candidate: Callable | None,
-    reference: Callable,
-    *,
-    k: int,
-    batch_size: int,
-    seeds: Sequence[int],
-    budgets: Sequence[int],
-    lr: float,
-) -> bool:
-    """Exercise 4: fine-tune with ``candidate`` and with ``reference`` under the lesson's
-    protocol; the measured paired difference (not a stored answer) judges ``prediction``."""
-
-    def measure() -> protocol.Difference:
-        if not callable(candidate):
-            raise TypeError(f"your pipeline is {candidate!r}; build one with v2.Compose([...])")
-        setups = {
-            "your pipeline": digits_setup(candidate, k=k, batch_size=batch_size),
-            "the digit pipeline": digits_setup(reference, k=k, batch_size=batch_size),
-        }
-        result = compare_budgets(setups, seeds=seeds, budgets=budgets, lr=lr)
-        return result.difference("your pipeline", "the digit pipeline")
-
-    return exercises.check_prediction(
-        prediction,
-        measure,
-        name="your prediction",
-        hint="Ask of every step: would a person still give the changed image the same label?",
-    )
+def differences_plot(
+    differences: Sequence[protocol.Difference], ax: Axes | None = None, *, xlabel: str
+) -> Figure:
+    """One bar per paired difference A - B (mean ± spread over seeds): coloured where it clears
+    its spread (a claim), grey where it does not (no measurable difference)."""
+    fig, ax = plots.new_axes(ax, (6, 1.2 + 0.5 * len(differences)))
+    y = list(range(len(differences)))[::-1]
+    for yi, d in zip(y, differences):
+        color = ("C2" if d.mean > 0 else "C3") if d.clears else "0.75"
+        ax.barh(yi, d.mean, xerr=d.spread, color=color, capsize=3)
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set_yticks(y, [f"{d.names[0]} − {d.names[1]}" for d in differences], fontsize=8)
+    ax.set_xlabel(f"{xlabel} (mean ± std over seeds)")
+    return fig

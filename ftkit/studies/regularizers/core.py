@@ -1,6 +1,6 @@
-"""Regularization, measured: runs whose regularizer strength validation chooses, an L1 term in
-fit's loop, labels made partly wrong (a real overfitting curve for early stopping), the sweep
-explorer, and the lesson's exercise checkers.
+"""Lesson 06's experiments: runs whose regularizer strength validation chooses, an L1 term in
+fit's loop, labels made partly wrong (a real overfitting curve for early stopping), and the
+sweep explorer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftkit import data, evaluation, exercises, models, plots, protocol, training
+from ftkit import data, evaluation, models, plots, protocol, training
 from ftkit import widgets as ftwidgets
 from ftkit.schedules import make_scheduler
 
@@ -177,7 +177,7 @@ def early_stopping_runs(
     patience: int,
     lr: float,
     batch_size: int,
-    monitor: str = "val_loss",
+    monitor: str = "val_acc",
 ) -> dict[str, tuple[Any, float]]:
     """The same fine-tune (``wrong`` fraction of the training labels wrong) trained to the end
     and with early stopping on ``monitor``: ``{name: (History, test accuracy)}``."""
@@ -250,55 +250,4 @@ def sweep_explorer(sweep: Sweep, *, knob: str, target_label: str) -> widgets.int
     fixed = {"sweep": sweep, "knob": knob, "target_label": target_label}
     return ftwidgets.explorer(
         sweep_preview, value=slider, **{k: widgets.fixed(v) for k, v in fixed.items()}
-    )
-
-
-# --- exercise checkers: the expected answers live here, not in the learner's cell --------------
-
-
-def check_smoothed_target(answer: object) -> bool:
-    """Exercise 1: the target probability of the true class with smoothing 0.1 and 10 classes."""
-    return exercises.check_close(
-        answer,
-        1 - 0.1 + 0.1 / 10,
-        rel=0.001,
-        name="smoothed target of the true class",
-        hint="1 - eps for the true class, plus its share eps / C of the spread mass.",
-    )
-
-
-def check_l2sp_by_hand(answer: object, model: nn.Module, l2sp: Callable) -> bool:
-    """Exercise 2: ``answer`` equals ``l2sp(model)`` (``regularization.L2SP``, made before
-    the weights moved)."""
-    try:
-        value = float(torch.as_tensor(answer).detach())
-    except (TypeError, ValueError, RuntimeError):
-        value = float("nan")
-    return exercises.check_close(
-        value,
-        l2sp(model).item(),
-        rel=1e-4,
-        name="L2-SP by hand",
-        hint="alpha / 2 times the sum, over model.named_parameters() whose name is in start, "
-        "of (p - start[name]).pow(2).sum()",
-    )
-
-
-def check_early_stopping_prediction(
-    prediction: object, wrong: float, *, seeds: Sequence[int], **settings: Any
-) -> bool:
-    """Exercise 3: early stopping against training to the end with the learner's fraction of
-    ``wrong`` labels (``settings``: as ``early_stopping_runs``); the measured paired
-    difference, not a stored answer, judges the prediction."""
-
-    def measure() -> protocol.Difference:
-        runs = {s: early_stopping_runs(s, wrong=wrong, **settings) for s in seeds}
-        return early_stopping_difference(runs)
-
-    return exercises.check_prediction(
-        prediction,
-        measure,
-        name="your prediction",
-        hint="Early stopping can only save what later epochs would lose. What is there to "
-        "memorise late in training when every label is right?",
     )
