@@ -211,7 +211,11 @@ def curves_plot(histories: Mapping[int, Any], stopped: Mapping[int, Any], ax: Ax
         ax.plot(h.epoch, [100 * a for a in h.val_acc], color=f"C{i}", label=f"seed {seed}")
         best = stopped[seed].best_epoch
         ax.plot([best], [100 * h.val_acc[best - 1]], "x", ms=10, mew=2, color=f"C{i}")
-    ax.set(xlabel="epoch", ylabel="accuracy (%)", title="dotted: training, solid: validation")
+    ax.set(
+        xlabel="epoch",
+        ylabel="accuracy (%)",
+        title="dotted: training (its labels), solid: validation",
+    )
     ax.legend(fontsize=8)
     return fig
 
