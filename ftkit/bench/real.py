@@ -41,9 +41,9 @@ class RealSettings:
 
     steps: int = 120  # optimizer steps for finetune and scratch alike
     batch_size: int = 16
-    finetune_lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)  # SGD
-    scratch_lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)  # AdamW
-    probe_lrs: tuple[float, ...] = (0.01, 0.03, 0.1)  # Adam on standardised features
+    finetune_lrs: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3)  # SGD
+    scratch_lrs: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3)  # AdamW
+    probe_lrs: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1)  # Adam on standardised features
     probe_epochs: int = 100  # full-batch steps
 
 
