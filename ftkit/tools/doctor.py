@@ -22,6 +22,7 @@ REQUIRED = (
     "sklearn",
     "nbclient",
     "ipykernel",
+    "peft",
 )
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 
