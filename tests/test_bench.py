@@ -88,7 +88,7 @@ def test_random_init_recipes_do_not_depend_on_earlier_random_draws():
 
 def test_bitfit_and_lora_records_carry_trainable_params_and_forgetting():
     records = {
-        m: recipes.run(m, "near", k=5, seed=0, epochs=3) for m in ("lora", "bitfit", "finetune")
+        m: recipes.run(m, "near", k=5, seed=0, epochs=2) for m in ("lora", "bitfit", "finetune")
     }
     # LoRA rank 4 on the 12 convolutions: 4 * (c_in * 3 * 3 + c_out) each (1x1 shortcuts:
     # c_in + c_out), plus the 10-class head (1,290); BitFit: the batch norms' 1,440 + the head
