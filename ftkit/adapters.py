@@ -74,13 +74,16 @@ def lora_config(
     rank: int,
     *,
     layers: str | Iterable[str] | None = None,
-    alpha: float | None = None,
+    alpha: float = 8.0,
     dropout: float = 0.0,
     groups: Mapping[str, nn.Module] | None = None,
 ) -> LoraConfig:
     """peft's ``LoraConfig`` for the ``Conv2d``/``Linear`` modules of ``layers``.
 
-    ``alpha`` defaults to ``rank`` (scale ``alpha / r = 1``). ``target_modules`` is given as a
+    ``alpha`` defaults to peft's 8. Keep it fixed when you vary the rank: with an Adam-type
+    optimizer every entry of ``A`` and ``B`` moves by about the LR per step, so ``B A`` grows
+    with ``r`` and the scale ``alpha / r`` cancels that (Hu et al. 2022 fix ``alpha`` for the same
+    reason: no LR to retune per rank). ``target_modules`` is given as a
     regular expression of the exact names: peft matches a *list* by suffix, so ``"conv1"`` (the
     stem) would also catch every ``layerN.0.conv1``. The head is in ``modules_to_save``: trained
     in full, one copy per adapter.
@@ -95,7 +98,7 @@ def lora_config(
     head_name, _ = models.head_of(model)
     return LoraConfig(
         r=rank,
-        lora_alpha=rank if alpha is None else alpha,
+        lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules="|".join(re.escape(n) for n in names),
         modules_to_save=[head_name],
@@ -107,7 +110,7 @@ def lora(
     rank: int,
     *,
     layers: str | Iterable[str] | None = None,
-    alpha: float | None = None,
+    alpha: float = 8.0,
     adapter_name: str = "default",
     groups: Mapping[str, nn.Module] | None = None,
 ) -> PeftModel:

@@ -41,7 +41,8 @@ class Settings:
     peft_optimizer: str = "adamw"
     bitfit_lr: float = 0.01
     lora_lr: float = 0.01
-    lora_rank: int = 4  # on every convolution of the backbone; alpha = rank
+    lora_rank: int = 4  # on every convolution of the backbone
+    lora_alpha: float = 4.0  # scale alpha / rank = 1
 
 
 def new_model(
@@ -150,7 +151,7 @@ def lora(splits: Splits, seed: int, s: Settings) -> dict:
         s,
         lr=s.lora_lr,
         forgetting=True,
-        prepare=lambda model: adapters.lora(model, s.lora_rank),
+        prepare=lambda model: adapters.lora(model, s.lora_rank, alpha=s.lora_alpha),
         optimizer=s.peft_optimizer,
     )
 

@@ -36,6 +36,7 @@ BATCH_SIZE = 32
 GRIDS = {"adamw": (0.001, 0.003, 0.01, 0.03), "sgd": (0.003, 0.01, 0.03, 0.1)}
 SEEDS = (0, 1, 2)
 RANKS = (1, 4, 16)
+ALPHA = 4.0  # LoRA's alpha, the same for every rank: scale alpha / r (1 at rank 4)
 #: Where LoRA adapts: layer groups (``None``: every group but the head).
 LAYERS: dict[str, tuple[str, ...] | None] = {
     "layer4": ("layer4",),
@@ -78,7 +79,11 @@ class Method:
         elif self.kind == "lora":
             torch.manual_seed(seed)  # the A matrices are random
             return adapters.lora(
-                model, self.rank, layers=LAYERS[self.layers], adapter_name=adapter_name
+                model,
+                self.rank,
+                layers=LAYERS[self.layers],
+                alpha=ALPHA,
+                adapter_name=adapter_name,
             )
         elif self.kind != "full":
             raise ValueError(
@@ -350,12 +355,21 @@ def lora_view(
     left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
     efficiency_plot(rows, left, highlight=name)
     adapted = adapters.lora(copy.deepcopy(model), rank, layers=LAYERS[layers])
-    summary_rows = freezing.trainable_summary(adapted)
+    summary_rows = freezing.trainable_summary(adapted)[::-1]  # input at the top
+    labels = [r["name"] for r in summary_rows]
     right.barh(
-        [r["name"] for r in summary_rows][::-1],
-        [max(r["trainable"], 0.5) for r in summary_rows][::-1],
-        color="C0",
+        labels,
+        [r["params"] - r["trainable"] for r in summary_rows],
+        color="0.85",
+        label="frozen (pretrained, shared)",
     )
+    right.barh(
+        labels,
+        [max(r["trainable"], 0.5) for r in summary_rows],
+        color="C0",
+        label="trainable (stored per task)",
+    )
+    right.legend(fontsize=7, loc="lower right")
     right.set_xscale("log")
     right.set_xlim(0.8, 5e5)
     total = sum(r["trainable"] for r in summary_rows)
@@ -384,7 +398,7 @@ def epoch_seconds(method: Method, splits: data.Splits, info: models.BackboneInfo
     model, _, _, _ = new_model(len(splits.classes), 0)
     model = method.prepare(model)
     train_loader, _, _ = data.make_loaders(splits, info, batch_size=BATCH_SIZE)
-    history = training.fit(model, train_loader, epochs=2, lr=1e-3)
+    history = training.fit(model, train_loader, epochs=2, lr=1e-3, optimizer=method.optimizer)
     return min(history.seconds)
 
 
@@ -426,17 +440,69 @@ def check_lora_count(formula: Any) -> bool:
     return exercises.check(name, True, True)
 
 
-def check_budget_choice(answer: Any, rows: Sequence[Mapping[str, Any]], kilobytes: float) -> bool:
-    """Exercise 2: the method with the best mean digits test accuracy among those that store at
-    most ``kilobytes`` per task."""
-    within = [r for r in rows if r["bytes"] <= kilobytes * 1024]
-    best = max(within, key=lambda r: r["test"])["method"]
+def check_storage(
+    lora_mb: Any, full_mb: Any, rows: Sequence[Mapping[str, Any]], *, tasks: int = 100
+) -> bool:
+    """Exercise 2: megabytes (1 MB = 1024 KB) to serve ``tasks`` tasks with LoRA r=4 on all
+    layers (one shared backbone + an adapter per task) and with full fine-tuning (a model per
+    task), from the sweep's KB/task column and the backbone's size."""
+    backbone, _ = models.load_backbone("embedded")
+    shared = adapters.task_bytes(models.replace_head(backbone, 10), {})
+    per_task = {r["method"]: r["bytes"] for r in rows}
+    expected = (
+        (shared + tasks * per_task["LoRA r=4 all"]) / 2**20,
+        tasks * per_task["full fine-tune"] / 2**20,
+    )
+    hint = "LoRA: the backbone once (section 6 prints its size) plus one adapter per task."
+    ok = exercises.check_close(lora_mb, expected[0], rel=0.02, name="LoRA, MB", hint=hint)
+    hint = "full fine-tuning stores a whole model per task: the table's KB/task, times tasks."
+    return exercises.check_close(full_mb, expected[1], rel=0.02, name="full, MB", hint=hint) and ok
+
+
+PREDICTIONS = ("higher", "lower", "no measurable difference")
+
+
+def measure_lr(
+    lr: float, *, baseline: Sequence[Mapping], source_loader: Any = None
+) -> protocol.Difference:
+    """Exercise 3's experiment: LoRA r=4 on all layers at ``lr`` over ``SEEDS``, its digits
+    test accuracy paired seed by seed with ``baseline`` (the same method at its chosen LR)."""
+    method = Method("lora", rank=4, layers="all")
+    runs = [train(method, seed=s, lr=lr, source_loader=source_loader)[0] for s in SEEDS]
+    return protocol.paired_difference(
+        [r["test"] for r in runs],
+        [b["test"] for b in baseline],
+        names=(f"LoRA at lr {lr:g}", "LoRA at the chosen lr"),
+    )
+
+
+def check_prediction(
+    lr: Any,
+    prediction: Any,
+    *,
+    baseline: Sequence[Mapping],
+    baseline_lr: float,
+    source_loader: Any = None,
+    measured: protocol.Difference | None = None,
+) -> bool:
+    """Exercise 3: run the learner's LR (unless ``measured`` is given), then judge their
+    prediction of the test accuracy against the measured paired difference."""
+    if not isinstance(lr, (int, float)) or not 1e-5 <= lr <= 1 or lr == baseline_lr:
+        hint = f"set lr to a number between 1e-5 and 1, other than the chosen {baseline_lr:g}."
+        return exercises.check("your setting", lr, "a new learning rate", hint=hint)
+    if prediction not in PREDICTIONS:  # checked before any training: a typo costs nothing
+        return exercises.check_choice(prediction, None, PREDICTIONS, name="your prediction")
+    diff = measured or measure_lr(lr, baseline=baseline, source_loader=source_loader)
+    truth = "no measurable difference"
+    if diff.clears:
+        truth = "higher" if diff.mean > 0 else "lower"
+    print(f"measured, digits test accuracy: {diff.verdict()}")
     return exercises.check_choice(
-        answer,
-        best,
-        [r["method"] for r in rows],
-        name=f"best method within {kilobytes:g} KB",
-        hint="filter the table's KB/task column first, then compare the digits test column.",
+        prediction,
+        truth,
+        PREDICTIONS,
+        name="your prediction",
+        hint="Adam moves every entry of A and B by about the LR per step; how big are A's entries?",
     )
 
 
