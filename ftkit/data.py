@@ -17,10 +17,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from ftkit import checks, photos
 from ftkit.models import BackboneInfo
+from ftkit.photos import DatasetUnavailableError  # noqa: F401  (raised by load_target)
 from ftkit.source import glyphs
 
-TARGETS = ("digits", "near", "shift")
+TARGETS = ("digits", "near", "shift", *photos.TARGETS)
 TEST_PER_CLASS = 50
 VAL_PER_CLASS = 20
 _POOL_SEED = 20_000  # the generated targets' images: fixed, whatever the experiment's seed
@@ -42,8 +44,7 @@ class TensorImageDataset(Dataset):
             raise ValueError(
                 f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}"
             )
-        if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        labels = checks.label_tensor(labels, len(images))
         self.images, self.labels, self.classes, self.transform = (
             images,
             labels.long(),
@@ -91,8 +92,10 @@ def stratified_indices(labels: np.ndarray, counts: list[int], seed: int) -> list
         members = rng.permutation(np.flatnonzero(labels == c))
         needed = sum(n for n in counts if n > 0)
         if needed > len(members):
-            raise ValueError(
-                f"class {c} has {len(members)} images, fewer than the {needed} asked for"
+            raise checks.fail(
+                f"class {c} has fewer images than asked for",
+                checks.shown(f"{len(members)} images, {needed} asked for"),
+                "ask for fewer per class (k, val_per_class, test_per_class), or add images.",
             )
         start = 0
         for j, n in enumerate(counts):
@@ -111,13 +114,13 @@ def few_shot_splits(
     test_per_class: int = TEST_PER_CLASS,
 ) -> Splits:
     """Fixed test and validation sets, then ``k`` training images per class chosen by ``seed``."""
+    checks.seed_value("seed", seed)
+    checks.whole_number("val_per_class", val_per_class)
+    checks.whole_number("test_per_class", test_per_class)
     labels = pool.labels.numpy()
     test, val, rest = stratified_indices(labels, [test_per_class, val_per_class, -1], _SPLIT_SEED)
     available = int(np.bincount(labels[rest]).min())
-    if not 1 <= k <= available:
-        raise ValueError(
-            f"k={k} labelled images per class asked for; this pool has 1 to {available}"
-        )
+    checks.whole_number("k", k, maximum=available, fix=_k_fix(available))
     (train_in_rest,) = stratified_indices(labels[rest], [k], seed)
     return Splits(
         pool.subset(rest[train_in_rest]), pool.subset(val), pool.subset(test), pool.classes
@@ -150,12 +153,20 @@ def glyph_pool(style: str, image_size: int = 32, per_class: int = 120) -> Tensor
 
 def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Splits:
     """A few-shot target task: ``"digits"`` (real scans), ``"near"`` (new glyph classes,
-    near transfer) or ``"shift"`` (the same new classes on stripes: a domain shift).
+    near transfer), ``"shift"`` (the same new classes on stripes: a domain shift), or a real
+    photo target (``ftkit.photos``): ``"tux"`` (Tux Paint's photo stamps, 6 classes, k <= 10),
+    ``"fashion"`` (Fashion-MNIST, 10 classes, k <= 100), ``"textures"`` (brick, grass, gravel
+    patches, k <= 60). Those read installed files and raise ``DatasetUnavailableError``, naming
+    the install command, when they are missing.
 
     >>> splits = load_target("digits", k=10, seed=0)
     >>> len(splits.train), len(splits.val), len(splits.test)
     (100, 200, 500)
     """
+    checks.whole_number("image_size", image_size, minimum=4, fix="e.g. image_size=32.")
+    checks.seed_value("seed", seed)
+    if name in photos.TARGETS:
+        return photo_splits(photos.photo_pool(name, image_size), k, seed)
     if name == "digits":
         pool = digits_pool(image_size)
     elif name == "near":
@@ -163,14 +174,39 @@ def load_target(name: str, *, k: int, seed: int = 0, image_size: int = 32) -> Sp
     elif name == "shift":
         pool = glyph_pool("stripes", image_size)
     else:
-        raise ValueError(
-            f"unknown target {name!r}; choose one of {TARGETS}, or use image_folder_splits()"
+        raise checks.fail(
+            "unknown target",
+            name,
+            f"choose one of {TARGETS}, or folders.image_folder_splits() for your own.",
         )
     return few_shot_splits(pool, k, seed)
 
 
+def _k_fix(available: int) -> str:
+    return (
+        f"this pool has 1 to {available} labelled training images per class: pick k in that "
+        "range (k=10 is a typical few-shot setting)."
+    )
+
+
+def photo_splits(pool: photos.PhotoPool, k: int, seed: int) -> Splits:
+    """The pool's fixed validation and test images, and ``k`` of its training candidates per
+    class chosen by ``seed``."""
+    data = TensorImageDataset(pool.images, pool.labels, list(pool.classes))
+    candidates = np.flatnonzero(pool.part.numpy() == photos.TRAIN)
+    available = int(np.bincount(pool.labels.numpy()[candidates]).min())
+    checks.whole_number("k", k, maximum=available, fix=_k_fix(available))
+    (chosen,) = stratified_indices(pool.labels.numpy()[candidates], [k], seed)
+    val, test = (torch.nonzero(pool.part == p).flatten() for p in (photos.VAL, photos.TEST))
+    return Splits(
+        data.subset(candidates[chosen]), data.subset(val), data.subset(test), data.classes
+    )
+
+
 def source_eval_set(per_class: int = 10, *, image_size: int = 32) -> TensorImageDataset:
     """Held-out images of the source task (86 glyph classes), to measure forgetting."""
+    checks.whole_number("per_class", per_class)
+    checks.whole_number("image_size", image_size, minimum=4, fix="e.g. image_size=32.")
     images, labels = glyphs.glyph_set(
         glyphs.SOURCE_CHARS, per_class, _SOURCE_EVAL_SEED, image_size=image_size, style="source"
     )
@@ -197,6 +233,9 @@ def train_transforms(
     color_jitter: float = 0.0,
 ) -> v2.Compose:
     """Augmentation then the eval transform. Every knob off by default (no augmentation)."""
+    checks.augmentation(
+        rotation, scale, translate, crop_padding, hflip_prob, vflip_prob, color_jitter
+    )
     steps: list[Callable] = []
     if rotation or translate or scale != (1.0, 1.0):
         steps.append(
@@ -229,6 +268,8 @@ def make_loaders(
     train_transform: Callable | None = None,
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Train (shuffled by ``seed``), validation and test loaders; eval transforms by default."""
+    checks.whole_number("batch_size", batch_size, fix="e.g. batch_size=32.")
+    checks.seed_value("seed", seed)
     evaluate = eval_transforms(info)
     train = splits.train.with_transform(train_transform or evaluate)
     g = torch.Generator().manual_seed(seed)

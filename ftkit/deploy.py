@@ -8,9 +8,10 @@ weights with a checksum, and predict one image file the way training saw its ima
   TorchScript-based exporter (``dynamo=False``) by default; the runner uses onnxruntime when it
   is installed, else ONNX's own pure-Python reference evaluator (slow, but exact enough to check).
 - ``compare``: max absolute logit difference and argmax agreement of two models over a loader.
-- ``save_weights`` / ``load_weights``: ``torch.save`` of the state_dict (plus class names and
-  input settings) next to a ``.sha256``; loading verifies the checksum, then uses
-  ``torch.load(..., weights_only=True)``, which cannot execute code hidden in a file.
+- ``save_weights`` / ``load_weights``: the state_dict (plus class names and input settings)
+  through ``ftkit.checkpoints``: written atomically next to a ``.sha256``; loading verifies the
+  checksum, then uses ``torch.load(..., weights_only=True)``, which cannot execute code hidden
+  in a file.
 - ``preprocess`` / ``predict``: one image file -> (class name, probability), with exactly the
   resize, crop and normalisation that ``folders.image_folder_splits`` + ``data.eval_transforms``
   applied to the training images.
@@ -29,8 +30,10 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from ftkit import data, folders, models
-from ftkit.models import BackboneInfo, ChecksumError
+from ftkit import checkpoints, checks, data, folders, inference, layers, outputs
+from ftkit.models import BackboneInfo
+from ftkit.runtime import latency as latency  # re-exported: deploy is where learners look
+from ftkit.runtime import onnxruntime_runner as onnxruntime_runner
 
 # --- preprocessing and prediction ----------------------------------------------------------
 
@@ -48,7 +51,6 @@ def preprocess(image_path: str | Path, info: BackboneInfo) -> torch.Tensor:
     return data.eval_transforms(info)(pixels).unsqueeze(0)
 
 
-@torch.no_grad()
 def predict(
     model: nn.Module, image_path: str | Path, *, info: BackboneInfo, classes: Sequence[str]
 ) -> tuple[str, float]:
@@ -57,39 +59,50 @@ def predict(
     >>> predict(model, "my_photos/cat/001.jpg", info=info, classes=splits.classes)  # doctest: +SKIP
     ('cat', 0.97)
     """
-    was_training = model.training
-    model.eval()
-    try:
-        probs = torch.softmax(model(preprocess(image_path, info)), dim=1)[0]  # (C,)
-    finally:
-        model.train(was_training)
+    batch = [(preprocess(image_path, info), torch.zeros(1))]
+    probs = torch.softmax(inference.logits(model, batch)[0], dim=1)[0].cpu()  # (C,)
+    if len(probs) != len(classes):
+        raise _classes_error(len(classes), len(probs))
     index = int(probs.argmax())
     return classes[index], float(probs[index])
 
 
-@torch.no_grad()
 def probabilities(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        batches = [(torch.softmax(model(x), dim=1), torch.as_tensor(y)) for x, y in loader]
-    finally:
-        model.train(was_training)
-    return torch.cat([p for p, _ in batches]), torch.cat([y for _, y in batches])
+    """Softmax probabilities (N, C) and labels (N,) over ``loader``, in eval mode (each
+    module's mode restored after), on the CPU."""
+    out, labels = inference.logits(model, loader)
+    return torch.softmax(out, dim=1).cpu(), labels.cpu()
 
 
 # --- export --------------------------------------------------------------------------------
 
 
-def export_program(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
-    """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``."""
-    path = Path(path)
-    model.eval()
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    torch.export.save(program, path)
+def export_program(
+    model: nn.Module, example: torch.Tensor, path: str | Path, *, overwrite: bool = False
+) -> Path:
+    """``torch.export`` the model in eval mode with a dynamic batch size; save it as ``.pt2``.
+
+    Written atomically; an existing file is kept unless ``overwrite=True``. Each module's
+    train/eval mode is restored afterwards.
+    """
+    _check_example(example)
+    path = outputs.new_file(path, overwrite=overwrite)  # before the export's work
+    with inference.eval_mode(model):
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
+        torch.export.save(program, tmp)
     return path
+
+
+def _check_example(example: object) -> None:
+    checks.is_tensor("example", example, ndim=4, floating=True)
+    if example.shape[0] < 2:
+        raise checks.fail(
+            "example must be a batch of at least 2 images (a batch of 1 fixes the batch size)",
+            checks.shown(f"shape {tuple(example.shape)}"),
+            "repeat it: example.repeat(2, 1, 1, 1).",
+        )
 
 
 def load_program(path: str | Path) -> nn.Module:
@@ -98,7 +111,12 @@ def load_program(path: str | Path) -> nn.Module:
 
 
 def export_onnx(
-    model: nn.Module, example: torch.Tensor, path: str | Path, *, dynamo: bool = False
+    model: nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    *,
+    dynamo: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Export to ONNX (input ``images`` (N, 3, S, S), output ``logits`` (N, C), dynamic N) and
     validate the file with ``onnx.checker``.
@@ -106,13 +124,21 @@ def export_onnx(
     ``dynamo=False`` uses the TorchScript-based exporter: well under a second for these models.
     ``dynamo=True`` is the ``torch.export``-based exporter that newer PyTorch makes the default;
     it works too but takes seconds. The legacy exporter's deprecation warning is silenced here
-    because choosing it is deliberate.
+    because choosing it is deliberate. Written atomically; an existing file is kept unless
+    ``overwrite=True``; each module's mode is restored afterwards.
     """
     import onnx
 
-    path = Path(path)
-    model.eval()
-    with warnings.catch_warnings():
+    _check_example(example)
+    path = outputs.new_file(path, overwrite=overwrite)
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
+        _onnx_export(model, example, tmp, dynamo)
+        onnx.checker.check_model(onnx.load(str(tmp)))
+    return path
+
+
+def _onnx_export(model: nn.Module, example: torch.Tensor, path: Path, dynamo: bool) -> None:
+    with inference.eval_mode(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         kwargs = (
             {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1, max=4096)},)}
@@ -128,8 +154,6 @@ def export_onnx(
             output_names=["logits"],
             **kwargs,
         )
-    onnx.checker.check_model(onnx.load(str(path)))
-    return path
 
 
 def onnx_runtime_name() -> str:
@@ -179,40 +203,57 @@ def compare(
 
 
 def save_weights(
-    model: nn.Module, path: str | Path, *, classes: Sequence[str], info: BackboneInfo
+    model: nn.Module,
+    path: str | Path,
+    *,
+    classes: Sequence[str],
+    info: BackboneInfo,
+    overwrite: bool = False,
 ) -> str:
-    """``torch.save`` the state_dict with the class names and input settings (plain values,
-    loadable with ``weights_only=True``); write ``<path>.sha256``; return the sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "classes": list(classes),
-            "backbone": info.name,
-            "image_size": info.image_size,
-            "mean": list(info.mean),
-            "std": list(info.std),
-        },
-        path,
+    """Save the state_dict with the class names and input settings (plain values, loadable
+    with ``weights_only=True``) and ``<path>.sha256`` beside it; return the sha256.
+
+    Written atomically by ``checkpoints.save``; an existing file is kept unless
+    ``overwrite=True``.
+    """
+    _check_classes(model, classes)
+    outputs.new_files([path, checkpoints.sha256_path(path)], overwrite=overwrite)
+    blob = {
+        "state_dict": model.state_dict(),
+        "classes": list(classes),
+        "backbone": info.name,
+        "image_size": info.image_size,
+        "mean": list(info.mean),
+        "std": list(info.std),
+    }
+    return checkpoints.save(blob, path, overwrite=overwrite)
+
+
+def _check_classes(model: nn.Module, classes: Sequence[str]) -> None:
+    if isinstance(classes, str) or not all(isinstance(c, str) for c in classes):
+        raise checks.fail("classes must be a list of class names", classes, "e.g. splits.classes.")
+    try:
+        head = layers.head_of(model)[1]
+    except TypeError:
+        return
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if linears and linears[-1].out_features != len(classes):
+        raise _classes_error(len(classes), linears[-1].out_features)
+
+
+def _classes_error(names: int, outputs_: int) -> checks.InputError:
+    return checks.fail(
+        "classes must name every output of the model's head",
+        checks.shown(f"{names} names for {outputs_} outputs"),
+        "pass the class names the model was trained with (splits.classes, or "
+        'load_weights(path)["classes"]).',
     )
-    digest = models.sha256_of(path)
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    return digest
 
 
 def load_weights(path: str | Path) -> dict:
     """The saved dict (``state_dict``, ``classes``, ``image_size``, ``mean``, ``std``), after
     checking the file against its ``.sha256``; raises ``ChecksumError`` if they differ."""
-    path = Path(path)
-    expected = path.with_name(path.name + ".sha256").read_text().split()[0]
-    actual = models.sha256_of(path)
-    if actual != expected:
-        raise ChecksumError(
-            f"{path.name} has sha256 {actual[:12]}... but its .sha256 file says "
-            f"{expected[:12]}...: the file changed since it was saved; do not load it."
-        )
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return checkpoints.load(path, fix="Do not use this file; save the weights again.")
 
 
 def info_from(saved: dict) -> BackboneInfo:

@@ -17,28 +17,16 @@ from sklearn.metrics import confusion_matrix
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftkit import data, models
+from ftkit import data, inference, models
 from ftkit.models import BackboneInfo
 
 
-@torch.no_grad()
 def predict(
     model: nn.Module, loader: DataLoader, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted and true labels (N,) over ``loader``, in eval mode (the mode is restored)."""
-    if device is None:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
-    preds, labels = [], []
-    try:
-        for images, targets in loader:
-            preds.append(model(images.to(device)).argmax(1).cpu())
-            labels.append(torch.as_tensor(targets).long())
-    finally:
-        model.train(was_training)
-    return torch.cat(preds), torch.cat(labels)
+    """Predicted and true labels (N,) over ``loader``, in eval mode (each module's mode is
+    restored after; see ``ftkit.inference``)."""
+    return inference.predictions(model, loader, device)
 
 
 def accuracy(

@@ -7,7 +7,7 @@ not print the expected answer unless asked (``reveal=True``): the hint should le
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,10 @@ import torch
 from torch import nn
 
 from ftkit import models
+from ftkit.protocol import Difference
+
+#: The three answers of a "change a setting, predict, then measure" exercise.
+PREDICTIONS = ("higher", "lower", "no measurable difference")
 
 
 def _report(name: str, ok: bool, problem: str = "", hint: str | None = None) -> bool:
@@ -178,8 +182,7 @@ def check_param_groups(
     for group in optimizer.param_groups:
         for p in group["params"]:
             seen[id(p)] = seen.get(id(p), 0) + 1
-    trainable = {id(p) for p in model.parameters() if p.requires_grad}
-    missing = [names[i] for i in trainable if i not in seen]
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
     twice = [names.get(i, "?") for i, c in seen.items() if c > 1]
     foreign = [i for i in seen if i not in names]
     problems = []
@@ -190,3 +193,44 @@ def check_param_groups(
     if foreign:
         problems.append(f"{len(foreign)} parameters that are not the model's")
     return _report(name, not problems, "; ".join(problems) + ".", hint)
+
+
+def measured_outcome(difference: Difference) -> str:
+    """``"higher"``, ``"lower"`` or ``"no measurable difference"``: what a paired difference
+    (changed setting minus baseline) says once its spread is taken into account.
+
+    >>> from ftkit.protocol import paired_difference
+    >>> measured_outcome(paired_difference([0.9, 0.92, 0.91], [0.8, 0.83, 0.8]))
+    'higher'
+    >>> measured_outcome(paired_difference([0.9, 0.80, 0.91], [0.8, 0.93, 0.8]))
+    'no measurable difference'
+    """
+    if not difference.clears:
+        return PREDICTIONS[2]
+    return PREDICTIONS[0] if difference.mean > 0 else PREDICTIONS[1]
+
+
+def check_prediction(
+    prediction: Any,
+    measure: Callable[[], Difference],
+    *,
+    name: str = "prediction",
+    hint: str | None = None,
+) -> bool:
+    """Judge a prediction made *before* an experiment by the experiment itself.
+
+    ``prediction`` is one of ``PREDICTIONS``; ``measure()`` runs the learner's experiment and
+    returns the paired difference (changed setting minus baseline, over seeds). It is called
+    only once the prediction is valid, so an unanswered exercise costs nothing.
+    """
+    options = list(PREDICTIONS)
+    answer = prediction.strip().lower() if isinstance(prediction, str) else prediction
+    if answer not in options:
+        return _report(name, False, f"predict first: {prediction!r} is not one of {options}.", hint)
+    try:
+        difference = measure()
+    except Exception as exc:  # noqa: BLE001 -- a broken experiment is reported, not raised
+        return _report(name, False, f"the experiment failed ({type(exc).__name__}: {exc}).", hint)
+    outcome = measured_outcome(difference)
+    print(f"measured: {difference} -> {outcome}")
+    return _report(name, answer == outcome, f"you predicted {answer!r}; see the line above.", hint)

@@ -11,6 +11,7 @@ import copy
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,9 +20,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing
+from ftkit import freezing, inference, preflight
+from ftkit.devices import resolve_device, to_device
 from ftkit.optim import make_optimizer, param_groups
-from ftkit.training import resolve_device
+
+SYNC_EVERY = 10  # read the losses back from the device every 10 steps, not every step
 
 
 @dataclass
@@ -62,95 +65,139 @@ def lr_range_test(
     sweep stops early once the smoothed loss exceeds ``diverge_factor`` x its best (or is
     NaN). With an optimizer instance, every group keeps its LR ratio to the largest one (so
     discriminative LRs sweep together) and ``lrs`` records the largest. Only trainable
-    parameters are swept; the model is left exactly as it was.
+    parameters are swept; the model is left exactly as it was (weights, buffers, modes).
     """
-    if not 0 < start_lr < end_lr or num_steps < 2:
-        raise ValueError("need 0 < start_lr < end_lr and num_steps >= 2")
+    _check_range(start_lr, end_lr, num_steps, smoothing, diverge_factor)
+    preflight.loaders(model, train_loader)  # shapes, channels, labels vs the head, emptiness
     device = resolve_device(device)
     model.to(device)
-    saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    modes = [m.training for m in model.modules()]
-    if isinstance(optimizer, torch.optim.Optimizer):
-        opt, saved_opt = optimizer, copy.deepcopy(optimizer.state_dict())
-    else:
-        opt, saved_opt = (
-            make_optimizer(
-                param_groups(model, start_lr, weight_decay=weight_decay, groups=groups), optimizer
-            ),
-            None,
-        )
-    ratios = [g["lr"] / max(h["lr"] for h in opt.param_groups) for g in opt.param_groups]
-    torch.manual_seed(seed)
-    try:
-        lrs, raw = _sweep(
-            model,
-            train_loader,
-            opt,
-            ratios,
-            start_lr,
-            end_lr,
-            num_steps,
-            smoothing,
-            diverge_factor,
-            bn_policy,
-            device,
-            progress,
-        )
-    finally:
-        model.load_state_dict(saved_model)
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
-        if saved_opt is not None:
-            optimizer.load_state_dict(saved_opt)
+    with _restoring(model, optimizer):
+        if isinstance(optimizer, torch.optim.Optimizer):
+            opt = optimizer
+        else:
+            groups_ = param_groups(model, start_lr, weight_decay=weight_decay, groups=groups)
+            opt = make_optimizer(groups_, optimizer)
+        schedule = _Schedule(opt, start_lr, end_lr, num_steps)
+        torch.manual_seed(seed)
+        model.train()
+        freezing.apply_bn_policy(model, bn_policy)
+        stop = _Divergence(smoothing, diverge_factor)
+        raw = _sweep(model, train_loader, opt, schedule, stop, device, progress)
+    lrs = [schedule.lr(step) for step in range(len(raw))]
     losses = smooth(raw, smoothing)
     return LRFinderResult(lrs, losses, raw, suggest(lrs, losses))
 
 
-def _sweep(
-    model,
-    loader,
-    opt,
-    ratios,
-    start_lr,
-    end_lr,
-    num_steps,
-    smoothing,
-    diverge_factor,
-    bn_policy,
-    device,
-    progress,
-) -> tuple[list[float], list[float]]:
+@contextmanager
+def _restoring(model: nn.Module, optimizer: str | torch.optim.Optimizer) -> Iterator[None]:
+    """The sweep trains for real: weights, buffers, each module's mode and a passed
+    optimizer's state come back on exit (also on error or Ctrl-C)."""
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    passed = isinstance(optimizer, torch.optim.Optimizer)
+    saved_opt = copy.deepcopy(optimizer.state_dict()) if passed else None
+    try:
+        with inference.preserved_modes(model):
+            yield
+    finally:
+        model.load_state_dict(saved)
+        if saved_opt is not None:
+            optimizer.load_state_dict(saved_opt)
+
+
+def _check_range(start_lr, end_lr, num_steps, smoothing, diverge_factor) -> None:
+    if not (math.isfinite(start_lr) and math.isfinite(end_lr) and 0 < start_lr < end_lr):
+        raise ValueError(
+            f"need 0 < start_lr < end_lr (finite), got start_lr={start_lr}, end_lr={end_lr}; "
+            "e.g. start_lr=1e-6, end_lr=1.0"
+        )
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 2:
+        raise ValueError(f"num_steps must be a whole number >= 2, got {num_steps!r}; e.g. 100")
+    if not 0 < smoothing <= 1 or not diverge_factor > 1:
+        raise ValueError(
+            f"need 0 < smoothing <= 1 and diverge_factor > 1, got smoothing={smoothing}, "
+            f"diverge_factor={diverge_factor}; the defaults are 0.05 and 4.0"
+        )
+
+
+class _Schedule:
+    """The exponential LR ramp; each param group keeps its ratio to the largest group's LR."""
+
+    def __init__(self, opt: torch.optim.Optimizer, start_lr: float, end_lr: float, steps: int):
+        top = max(g["lr"] for g in opt.param_groups)
+        self.opt, self.ratios = opt, [g["lr"] / top for g in opt.param_groups]
+        self.start_lr, self.end_lr, self.steps = start_lr, end_lr, steps
+
+    def lr(self, step: int) -> float:
+        return self.start_lr * (self.end_lr / self.start_lr) ** (step / (self.steps - 1))
+
+    def set(self, step: int) -> None:
+        for group, ratio in zip(self.opt.param_groups, self.ratios):
+            group["lr"] = self.lr(step) * ratio
+
+
+class _Divergence:
+    """The stopping rule: the debiased smoothed loss is NaN/inf or ``factor`` x its best."""
+
+    def __init__(self, smoothing: float, factor: float) -> None:
+        self.smoothing, self.factor = smoothing, factor
+        self.avg, self.best, self.seen = 0.0, math.inf, 0
+
+    def __call__(self, loss: float) -> bool:
+        self.seen += 1
+        self.avg = (1 - self.smoothing) * self.avg + self.smoothing * loss
+        smoothed = self.avg / (1 - (1 - self.smoothing) ** self.seen)
+        if not math.isfinite(smoothed) or smoothed > self.factor * self.best:
+            return True
+        self.best = min(self.best, smoothed)
+        return False
+
+
+def _sweep(model, loader, opt, schedule, diverged, device, progress) -> list[float]:
+    """Raw losses, up to and including the step where ``diverged`` says stop.
+
+    Losses stay on the device and are read every ``SYNC_EVERY`` steps (one host sync each);
+    the result is the same as checking every step, since the list is cut at the first
+    divergent step and the extra steps' weights are restored anyway.
+    """
     criterion = nn.CrossEntropyLoss()
-    model.train()
-    freezing.apply_bn_policy(model, bn_policy)
-    batches = itertools.islice(_repeat(loader), num_steps)  # few-shot loaders are short
+    batches = itertools.islice(_repeat(loader), schedule.steps)  # few-shot loaders are short
     if progress:
-        batches = tqdm(batches, total=num_steps, desc="lr range test")
-    lrs, raw, avg, best = [], [], 0.0, math.inf
+        batches = tqdm(batches, total=schedule.steps, desc="lr range test")
+    raw: list[float] = []
+    pending: list[torch.Tensor] = []
     for step, (x, y) in enumerate(batches):
-        lr = start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))
-        for g, ratio in zip(opt.param_groups, ratios):
-            g["lr"] = lr * ratio
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        schedule.set(step)
+        x, y = to_device(x, y, device)
         loss = criterion(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        value = loss.item()  # one sync per step: the stopping rule needs the value now
-        lrs.append(lr)
-        raw.append(value)
-        avg = (1 - smoothing) * avg + smoothing * value
-        smoothed = avg / (1 - (1 - smoothing) ** (step + 1))
-        if not math.isfinite(smoothed) or smoothed > diverge_factor * best:
-            break
-        best = min(best, smoothed)
-    return lrs, raw
+        pending.append(loss.detach())
+        if len(pending) == SYNC_EVERY or step == schedule.steps - 1:
+            for value in torch.stack(pending).tolist():  # one host sync per SYNC_EVERY steps
+                raw.append(value)
+                if diverged(value):
+                    return raw
+            pending.clear()
+    return raw
 
 
 def _repeat(loader: Iterable) -> Iterator:
-    """Batches from ``loader``, epoch after epoch (``itertools.cycle`` would keep them all)."""
+    """Batches from ``loader``, epoch after epoch (``itertools.cycle`` would keep them all).
+
+    An epoch that yields nothing is an error, not an endless loop.
+    """
     while True:
-        yield from loader
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError(
+                "train_loader yielded no batch, so there is nothing to sweep. With "
+                "drop_last=True a dataset smaller than one batch gives none: use "
+                "drop_last=False or a smaller batch_size."
+            )
 
 
 def smooth(values: list[float], smoothing: float) -> list[float]:

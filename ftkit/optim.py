@@ -63,25 +63,20 @@ def param_groups(
                 f"lr has no entry for trainable group {name!r}; give one, or freeze it"
             )
         group_lr = float(lr[name] if isinstance(lr, Mapping) else lr)
-        if weight_decay == 0:
-            out.append(
-                {"name": name, "params": decay + no_decay, "lr": group_lr, "weight_decay": 0.0}
-            )
-            continue
-        if decay:
-            out.append(
-                {"name": name, "params": decay, "lr": group_lr, "weight_decay": weight_decay}
-            )
-        if no_decay:
-            out.append(
-                {
-                    "name": f"{name}/no_decay",
-                    "params": no_decay,
-                    "lr": group_lr,
-                    "weight_decay": 0.0,
-                }
-            )
+        out += _split(name, decay, no_decay, group_lr, weight_decay)
     return out
+
+
+def _split(name: str, decay: list, no_decay: list, lr: float, weight_decay: float) -> list[dict]:
+    """One param group, or two when decaying: ``name`` and ``name/no_decay`` (norms, biases)."""
+    if weight_decay == 0:
+        return [{"name": name, "params": decay + no_decay, "lr": lr, "weight_decay": 0.0}]
+    parts = [(name, decay, weight_decay), (f"{name}/no_decay", no_decay, 0.0)]
+    return [
+        {"name": part, "params": params, "lr": lr, "weight_decay": wd}
+        for part, params, wd in parts
+        if params
+    ]
 
 
 def discriminative_lrs(

@@ -7,6 +7,7 @@ figure shown twice in a notebook (Jupyter displays the returned figure once), no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from ftkit.history import History
 
 Record = Mapping[str, Any]
 
@@ -38,35 +41,24 @@ def _grid(n: int, ncols: int, cell: float = 1.2) -> tuple[Figure, list[Axes]]:
 # --- training curves -----------------------------------------------------------------------
 
 
-def as_records(history: Any) -> list[dict[str, Any]]:
-    """Per-epoch records from a ``History`` (``as_records()``), a list of dicts, or a dict of
-    lists (as ``features.train_linear_probe`` returns)."""
-    if hasattr(history, "as_records"):
-        return list(history.as_records())
-    if isinstance(history, Mapping):
-        n = max((len(v) for v in history.values()), default=0)
-        return [{k: v[i] for k, v in history.items() if i < len(v)} for i in range(n)]
-    return [dict(r) for r in history]
-
-
 def learning_curves(
-    history: Any, ax: Axes | Sequence[Axes] | None = None, metrics: Sequence[str] = ("loss", "acc")
+    history: History,
+    ax: Axes | Sequence[Axes] | None = None,
+    metrics: Sequence[str] = ("loss", "acc"),
 ) -> Figure:
-    """Train and validation curves per epoch, one panel per metric (``train_<m>``, ``val_<m>``)."""
-    records = as_records(history)
+    """Train and validation curves per epoch of a ``History`` (from ``fit`` or a probe), one
+    panel per metric; a split never measured (all NaN: no validation loader) is left out."""
     if ax is None:
         fig = Figure(figsize=(4.5 * len(metrics), 3.2), layout="constrained")
         axes = list(np.atleast_1d(fig.subplots(1, len(metrics))))
     else:
         axes = list(ax) if isinstance(ax, Sequence) else [ax]
         fig = axes[0].figure
-    epochs = [r.get("epoch", i + 1) for i, r in enumerate(records)]
     for metric, a in zip(metrics, axes):
         for split in ("train", "val"):
-            key = f"{split}_{metric}"
-            points = [(e, r[key]) for e, r in zip(epochs, records) if r.get(key) is not None]
-            if points:
-                a.plot(*zip(*points), marker="o", markersize=3, label=split)
+            values = getattr(history, f"{split}_{metric}")
+            if not all(math.isnan(v) for v in values):
+                a.plot(history.epoch, values, marker="o", markersize=3, label=split)
         a.set_xlabel("epoch")
         a.set_ylabel(metric)
         a.legend()
@@ -281,17 +273,11 @@ def weight_change_plot(changes: Mapping[str, float], ax: Axes | None = None) -> 
     return fig
 
 
-# --- grouped bars ----------------------------------------------------------------------------
-
-
 def grouped_bars(
     values: Mapping[str, Mapping[str, float]], ax: Axes | None = None, *, ylabel: str = ""
 ) -> Figure:
     """One cluster of bars per inner key (e.g. layer group), one colour per outer key."""
-    if ax is None:
-        fig, ax = new_axes(None, (5.5, 3.2))
-    else:
-        fig = ax.figure
+    fig, ax = new_axes(ax, (5.5, 3.2))
     series = list(values)
     cats = list(dict.fromkeys(c for s in series for c in values[s]))
     width = 0.8 / max(len(series), 1)

@@ -159,6 +159,49 @@ def tune(
     return dict(best), trials
 
 
+def scores_of(trials: Sequence[Trial], metric: str, **params: Any) -> list[float]:
+    """``metric`` of the trials run with ``params`` (e.g. ``lr=0.01``), in seed order.
+
+    >>> trials = [Trial("SGD", {"lr": lr}, s, {"val": v}) for lr, vals in
+    ...           ((0.01, (0.95, 0.96, 0.97)), (0.03, (0.94, 0.97, 0.96)), (0.1, (0.8, 0.82, 0.81)))
+    ...           for s, v in enumerate(vals)]
+    >>> scores_of(trials, "val", lr=0.1)
+    [0.8, 0.82, 0.81]
+    """
+    chosen = sorted(
+        (t for t in trials if all(t.params.get(k) == v for k, v in params.items())),
+        key=lambda t: t.seed,
+    )
+    if not chosen:
+        raise ValueError(
+            f"no trial with {params}; settings run: {[dict(t.params) for t in trials]}"
+        )
+    return [t.scores[metric] for t in chosen]
+
+
+def plateau(
+    trials: Sequence[Trial], best: Mapping[str, Any], *, metric: str = "val"
+) -> list[dict[str, Any]]:
+    """The settings not measurably worse than ``best`` on ``metric``: the best itself and every
+    setting whose paired difference to it does not clear its spread. A grid's "as good as the
+    best" region, which three seeds can resolve no finer.
+
+    >>> trials = [Trial("SGD", {"lr": lr}, s, {"val": v}) for lr, vals in
+    ...           ((0.01, (0.95, 0.96, 0.97)), (0.03, (0.94, 0.97, 0.96)), (0.1, (0.8, 0.82, 0.81)))
+    ...           for s, v in enumerate(vals)]
+    >>> plateau(trials, {"lr": 0.01})
+    [{'lr': 0.01}, {'lr': 0.03}]
+    """
+    reference = scores_of(trials, metric, **best)
+    settings = list({_params_key(t.params): dict(t.params) for t in trials}.values())
+    keep = []
+    for p in settings:
+        d = paired_difference(scores_of(trials, metric, **p), reference)
+        if p == dict(best) or not (d.clears and d.mean < 0):
+            keep.append(p)
+    return keep
+
+
 @dataclass
 class Comparison:
     """Methods tuned on validation and compared on the same seeds."""

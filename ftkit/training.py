@@ -1,9 +1,11 @@
 """One training loop, ``fit``, with the knobs fine-tuning needs, and the recipes built on it.
 
-``fit(model, train_loader, val_loader, ...) -> History``. Optimizer param groups follow the
-model's layer groups (``ftkit.optim``, re-exported here), so each group can have its own LR
-and frozen groups simply are not there. The loop keeps per-batch work on the device: losses
-and correct counts accumulate as tensors and are read once per epoch.
+``fit(model, train_loader, val_loader, **options) -> History`` reads like the loop a learner
+writes by hand: per epoch, train (``train_step.TrainStep``), guard against divergence, validate,
+record, maybe stop early (``ftkit.stopping``). Its options are a typed, checked ``FitConfig``.
+Optimizer param groups follow the model's layer groups (``ftkit.optim``, re-exported here), so
+each group can have its own LR and frozen groups simply are not there. Per-batch work stays on
+the device: losses and correct counts accumulate as tensors and are read once per epoch.
 """
 
 from __future__ import annotations
@@ -11,21 +13,25 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ftkit import freezing
+from ftkit import freezing, inference, preflight
+from ftkit.devices import resolve_device
+from ftkit.fit_config import FitConfig, check_loader_not_empty
 from ftkit.history import DivergenceError, History, concat_histories
 from ftkit.optim import OPTIMIZERS, discriminative_lrs, make_optimizer, param_groups
-from ftkit.regularization import L2SP
-from ftkit.schedules import make_scheduler
+from ftkit.stopping import DivergenceGuard, EarlyStopping
+from ftkit.train_step import EpochTotals, TrainStep
 
 __all__ = [
     "OPTIMIZERS",
     "DivergenceError",
+    "FitConfig",
     "History",
     "discriminative_lrs",
     "evaluate",
@@ -37,16 +43,6 @@ __all__ = [
     "resolve_device",
 ]
 
-DIVERGENCE_FACTOR = 10.0  # a batch loss above 10 x ln(num_classes) (10 x chance) is divergence
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device``, or CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 # --- evaluation ----------------------------------------------------------------------------
 
 
@@ -57,27 +53,13 @@ def evaluate(
     *,
     label_smoothing: float = 0.0,
 ) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy over ``loader``, in eval mode (modes restored after)."""
-    device = resolve_device(device) if device is not None else next(model.parameters()).device
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    seen = 0
-    with torch.no_grad():
-        for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = model(x)
-            loss_sum += nn.functional.cross_entropy(
-                logits, y, reduction="sum", label_smoothing=label_smoothing
-            )
-            correct += (logits.argmax(1) == y).sum()
-            seen += y.shape[0]
-    for m, mode in zip(model.modules(), modes):
-        m.training = mode
-    if seen == 0:
-        raise ValueError("the loader yielded no batches")
-    return loss_sum.item() / seen, correct.item() / seen
+    """Mean cross-entropy loss and accuracy over ``loader``, in eval mode (each module's mode
+    restored after), read from the device once."""
+    out, y = inference.logits(model, loader, device)  # (N, C), (N,)
+    loss = nn.functional.cross_entropy(out, y, label_smoothing=label_smoothing)
+    accuracy = (out.argmax(1) == y).double().mean()
+    loss_value, accuracy_value = torch.stack([loss.double(), accuracy]).tolist()
+    return loss_value, accuracy_value
 
 
 # --- fit -----------------------------------------------------------------------------------
@@ -88,176 +70,87 @@ def fit(
     train_loader: DataLoader,
     val_loader: Iterable | None = None,
     *,
-    epochs: int,
-    lr: float | Mapping[str, float] = 1e-3,
-    optimizer: str = "sgd",
-    weight_decay: float = 0.0,
-    schedule: str = "constant",
-    warmup_epochs: float = 0,
-    label_smoothing: float = 0.0,
-    l2sp: float = 0.0,
-    early_stopping: int | None = None,
-    monitor: str = "val_acc",
-    clip_grad_norm: float | None = None,
-    bn_policy: str = "frozen_eval",
-    groups: Mapping[str, nn.Module] | None = None,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-    max_loss: float | None = None,
-    on_divergence: str = "raise",
+    config: FitConfig | None = None,
+    **options: Any,
 ) -> History:
-    """Train ``model`` in place and return its per-epoch ``History``.
+    """Train ``model`` in place; return its per-epoch ``History``. ``options``: ``FitConfig``.
 
-    ``seed`` reseeds torch's global RNG (dropout, augmentations); the batch order comes from the
-    loader's own generator, so make fresh loaders (``data.make_loaders``) to repeat a run exactly.
-
-    Args:
-        lr: one LR, or a dict by layer group name (see ``discriminative_lrs``).
-        schedule: ``"constant"``, ``"cosine"`` or ``"onecycle"``, stepped per batch after a
-            linear warm-up of ``warmup_epochs`` (converted to steps).
-        l2sp: L2-SP strength alpha, around the weights at the start of this call; the head (the
-            model's ``fc``/``classifier``, or the last of ``groups``) is excluded.
-        early_stopping: patience in epochs on ``monitor`` (``"val_acc"`` or ``"val_loss"``); the
-            best weights are restored at the end.
-        bn_policy: ``"frozen_eval"`` or ``"train"``; see ``ftkit.freezing``.
-        max_loss: a training batch loss above it (or NaN/inf) is divergence; default
-            ``10 * ln(num_classes)``, ten times the loss of guessing. It is checked once per
-            epoch (no per-batch sync) and the weights are restored to the start of that epoch,
-            the last state known good. ``on_divergence="raise"`` raises ``DivergenceError``,
-            ``"stop"`` returns the history with ``diverged=True``.
+    It ends with the last completed epoch's weights (the best epoch's under early stopping),
+    also after a divergence, an error or Ctrl-C, and with each module's mode as it was before.
+    An error propagates with the epochs completed so far as ``exc.history``.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if early_stopping is not None and val_loader is None:
-        raise ValueError("early_stopping needs a val_loader to monitor")
-    if monitor not in ("val_acc", "val_loss") or on_divergence not in ("raise", "stop"):
-        raise ValueError(f"bad monitor {monitor!r} or on_divergence {on_divergence!r}")
-    freezing.apply_bn_policy(model, bn_policy)  # validates the policy name early
-    torch.manual_seed(seed)  # dropout and augmentations draw from the global RNG
-    device = resolve_device(device)
-    model.to(device)
-    groups_ = param_groups(model, lr, weight_decay=weight_decay, groups=groups)
-    if not groups_:
-        raise ValueError("no trainable parameters: everything is frozen")
-    opt = make_optimizer(groups_, optimizer)
-    params = [p for g in groups_ for p in g["params"]]
-    scheduler = make_scheduler(
-        opt,
-        schedule,
-        epochs * len(train_loader),
-        warmup_steps=round(warmup_epochs * len(train_loader)),
-    )
-    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    head = list(groups.values())[-1] if groups is not None else None  # else models.head_of
-    penalty = L2SP(model, alpha=l2sp, head=head) if l2sp else None
-    history = History(monitor=monitor)
-    live = list(model.state_dict().values())
-    snapshot = [t.detach().clone() for t in live]  # the last known-good state, refreshed per epoch
-    best_state, best_value, waited = None, None, 0
-    bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch") if progress else range(1, epochs + 1)
-    for epoch in bar:
-        start = time.perf_counter()
-        if epoch > 1:
-            _copy(snapshot, live)
-        model.train()
-        freezing.apply_bn_policy(model, bn_policy)
-        batches = (
-            tqdm(train_loader, leave=False, desc=f"epoch {epoch}") if progress else train_loader
-        )
-        loss_sum, correct, worst, seen, num_classes = _train_epoch(
-            model, batches, opt, criterion, scheduler, penalty, clip_grad_norm, params, device
-        )
-        limit = max_loss if max_loss is not None else DIVERGENCE_FACTOR * math.log(num_classes)
-        worst_value, train_loss = worst.item(), loss_sum.item() / seen
-        if not (math.isfinite(worst_value) and math.isfinite(train_loss)) or worst_value > limit:
-            _copy(live, snapshot)
-            history.diverged = True
-            if on_divergence == "raise":
-                raise DivergenceError(_divergence_message(opt, epoch, worst_value, limit))
-            break
-        val_loss, val_acc = (
-            evaluate(model, val_loader, device) if val_loader is not None else (math.nan, math.nan)
-        )
-        history.append(
-            epoch=epoch,
-            train_loss=train_loss,
-            train_acc=correct.item() / seen,
-            val_loss=val_loss,
-            val_acc=val_acc,
-            seconds=time.perf_counter() - start,
-            lr={g["name"]: g["lr"] for g in opt.param_groups},
-        )
-        if progress:
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{val_acc:.3f}")
-        value = val_acc if monitor == "val_acc" else -val_loss
-        if val_loader is not None and (best_value is None or value > best_value):
-            best_value, waited, history.best_epoch = value, 0, epoch
-            if early_stopping is not None:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        elif early_stopping is not None:
-            waited += 1
-            if waited >= early_stopping:
-                history.stopped_early = True
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    cfg = FitConfig.build(config, options)  # every option checked before any work
+    _check_loaders(train_loader, val_loader, cfg)
+    preflight.loaders(model, train_loader, val_loader)  # shapes, channels, labels vs the head
+    device = _prepare(model, cfg)
+    step = TrainStep(model, cfg, steps_per_epoch=len(train_loader))
+    history, guard = History(monitor=cfg.monitor), DivergenceGuard(model, cfg.max_loss)
+    stopper = EarlyStopping(model, cfg.monitor, cfg.early_stopping)
+    try:
+        with inference.preserved_modes(model):
+            for epoch in _progress(range(1, cfg.epochs + 1), cfg.progress, "fit"):
+                start = time.perf_counter()
+                train = step.epoch(_progress(train_loader, cfg.progress, f"epoch {epoch}"), device)
+                if guard.diverged(train.worst, train.loss, train.num_classes):
+                    history.diverged = True
+                    guard.restore()
+                    if cfg.on_divergence == "raise":
+                        raise DivergenceError(_divergence_message(step.lrs(), epoch, train, guard))
+                    break
+                val = _validate(model, val_loader, device)
+                seconds = time.perf_counter() - start
+                history.append(
+                    epoch=epoch, **train.metrics(), **val, lr=step.lrs(), seconds=seconds
+                )
+                guard.commit()
+                if val_loader is not None and stopper.update(epoch, val[cfg.monitor]):
+                    history.stopped_early = True
+                    break
+    except BaseException as exc:  # Ctrl-C too: leave a known state, never half an epoch
+        if not stopper.restore_best():
+            guard.restore()
+        exc.history = history
+        raise
+    finally:
+        history.best_epoch = stopper.best_epoch
+    stopper.restore_best()
     return history
 
 
-def _train_epoch(
-    model: nn.Module,
-    batches: Iterable,
-    opt: torch.optim.Optimizer,
-    criterion: nn.Module,
-    scheduler,
-    penalty: L2SP | None,
-    clip: float | None,
-    params: list[nn.Parameter],
-    device: torch.device,
-):
-    """One pass over the batches; sums stay on the device (no per-batch sync)."""
-    loss_sum = torch.zeros((), device=device)
-    worst = torch.zeros((), device=device)  # the largest batch loss: the divergence check
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    seen = num_classes = 0
-    for x, y in batches:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = model(x)  # (B, num_classes)
-        loss = criterion(logits, y)
-        opt.zero_grad(set_to_none=True)
-        (loss + penalty(model) if penalty is not None else loss).backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(params, clip)
-        opt.step()
-        if scheduler is not None:
-            scheduler.step()
-        batch_loss = loss.detach()
-        loss_sum += batch_loss * y.shape[0]
-        worst = torch.maximum(worst, batch_loss)
-        correct += (logits.argmax(1) == y).sum()
-        seen += y.shape[0]
-        num_classes = logits.shape[1]
-    if seen == 0:
-        raise ValueError("train_loader yielded no batches")
-    return loss_sum, correct, worst, seen, num_classes
+def _prepare(model: nn.Module, cfg: FitConfig) -> torch.device:
+    """Seed (only when asked), choose the device once and move the model there once."""
+    if cfg.seed is not None:
+        torch.manual_seed(cfg.seed)  # dropout and augmentations draw from the global RNG
+    device = resolve_device(cfg.device)
+    model.to(device)  # batches follow with non_blocking copies
+    return device
 
 
-def _copy(dst: list[torch.Tensor], src: list[torch.Tensor]) -> None:
-    with torch.no_grad():
-        for d, s in zip(dst, src):
-            d.copy_(s)
+def _check_loaders(train_loader: Iterable, val_loader: Iterable | None, cfg: FitConfig) -> None:
+    check_loader_not_empty("train_loader", train_loader)
+    if val_loader is not None:
+        check_loader_not_empty("val_loader", val_loader)
+    elif cfg.early_stopping is not None:
+        raise ValueError("early_stopping needs a val_loader to monitor; pass one, or None")
 
 
-def _divergence_message(opt: torch.optim.Optimizer, epoch: int, worst: float, limit: float) -> str:
-    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
-    top = max(lrs.values())
+def _validate(model: nn.Module, val_loader, device: torch.device) -> dict[str, float]:
+    loss, acc = evaluate(model, val_loader, device) if val_loader else (math.nan, math.nan)
+    return {"val_loss": loss, "val_acc": acc}
+
+
+def _progress(items: Iterable, progress: bool, desc: str) -> Iterable:
+    return tqdm(items, desc=desc, leave=desc == "fit") if progress else items
+
+
+def _divergence_message(lrs: dict, epoch: int, train: EpochTotals, guard: DivergenceGuard) -> str:
     shown = ", ".join(f"{n}={v:.3g}" for n, v in lrs.items())
     return (
-        f"Training diverged in epoch {epoch}: a batch loss reached {worst:.4g} "
-        f"(limit {limit:.3g}, or NaN/inf). The learning rate is the likely cause ({shown}); "
-        f"try 10x smaller, e.g. lr={top / 10:.3g}. The weights were restored to the start "
-        f"of epoch {epoch}, so nothing learned before is lost."
+        f"Training diverged in epoch {epoch}: a batch loss reached {train.worst:.4g} "
+        f"(limit {guard.limit(train.num_classes):.3g}, or NaN/inf). The learning rate is the "
+        f"likely cause ({shown}); try 10x smaller, e.g. lr={max(lrs.values()) / 10:.3g}. The "
+        f"weights were restored to the start of epoch {epoch} (or to the best epoch under "
+        "early stopping), so nothing learned before is lost."
     )
 
 
@@ -273,7 +166,7 @@ def gradual_unfreeze(
     lr: float | Mapping[str, float],
     groups: Mapping[str, nn.Module] | None = None,
     stages: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     **fit_kwargs,
 ) -> History:
     """ULMFiT's gradual unfreezing: train the head alone, then unfreeze one more group per stage.
@@ -296,7 +189,7 @@ def gradual_unfreeze(
             epochs=epochs_per_stage,
             lr=lr,
             groups=named,
-            seed=seed + stage,
+            seed=None if seed is None else seed + stage,
             **fit_kwargs,
         )
         parts.append(part)
@@ -315,7 +208,7 @@ def lp_ft(
     finetune_epochs: int,
     finetune_lr: float | Mapping[str, float],
     groups: Mapping[str, nn.Module] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     **fit_kwargs,
 ) -> History:
     """Linear probe, then fine-tune (LP-FT, Kumar et al. 2022).
@@ -346,7 +239,7 @@ def lp_ft(
         epochs=finetune_epochs,
         lr=finetune_lr,
         groups=named,
-        seed=seed + 1,
+        seed=None if seed is None else seed + 1,
         **fit_kwargs,
     )
     return concat_histories([probe, tune])

@@ -122,3 +122,29 @@ def test_headline_says_whether_lora_is_within_a_few_points_of_full_fine_tuning()
     far = records + [record("lora", s, 0.90, 0.99, 15_000) for s in range(3)]
     assert "DOES NOT HOLD" in runner.headline(far)
     assert runner.lora_line(records) is None
+
+
+def test_real_bench_tunes_on_validation_and_pairs_seeds(monkeypatch):
+    """The real-model bench on scikit-image's textures (no Debian data needed), tiny budgets;
+    one LR for the trained methods (a grid of one is allowed), two for the probes."""
+    from ftkit.bench import real
+
+    monkeypatch.setitem(real.SIZES, "textures", 32)
+    s = real.RealSettings(steps=2, finetune_lrs=(1e-3,), scratch_lrs=(1e-3,))
+    s = real.replace(s, probe_lrs=(0.03, 0.3), probe_epochs=20)
+    comparison = real.compare_target("textures", 5, [0, 1, 2], s)
+    assert set(comparison.chosen) == set(real.METHODS)
+    for method, params in comparison.chosen.items():  # the chosen LR has the best mean val
+        by_lr: dict[float, list[float]] = {}
+        for t in comparison.trials:
+            if t.method == method:
+                by_lr.setdefault(t.params["lr"], []).append(t.scores["val"])
+        assert max(by_lr, key=lambda lr: sum(by_lr[lr])) == params["lr"]
+        assert len(comparison.scores(method)) == 3
+    text = real.report("textures", 5, comparison)
+    assert "finetune" in text and "paired over 3 seeds" in text or "no measurable" in text
+
+
+def test_real_bench_refuses_synthetic_targets(capsys):
+    assert cli.main(["bench", "--real", "--targets", "digits"]) == 2
+    assert "tux" in capsys.readouterr().out

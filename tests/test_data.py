@@ -36,7 +36,7 @@ def test_digits_are_real_scans_at_glyph_scale():
 
 
 def test_k_too_large_is_a_clear_error():
-    with pytest.raises(ValueError, match="k=500"):
+    with pytest.raises(ValueError, match="k must be .* at most .*got 500. Fix: this pool"):
         data.load_target("digits", k=500)
     with pytest.raises(ValueError, match="unknown target"):
         data.load_target("imagenet", k=5)

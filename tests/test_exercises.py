@@ -92,3 +92,24 @@ def test_check_param_groups(model, capsys):
     )
     assert not ex.check_param_groups(foreign, model)
     assert "not the model's" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_check_prediction_runs_the_experiment_only_for_a_valid_prediction(capsys):
+    from ftkit.protocol import paired_difference
+
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return paired_difference([0.9, 0.92, 0.91], [0.8, 0.83, 0.8], names=("new", "old"))
+
+    assert not ex.check_prediction(None, measure)
+    assert not calls and "predict first" in capsys.readouterr().out
+    assert ex.check_prediction(" Higher ", measure)
+    assert "new - old: +10.0 ± 1.0 points" in capsys.readouterr().out
+    assert not ex.check_prediction("no measurable difference", measure)
+    assert not ex.check_prediction("lower", lambda: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    noisy = paired_difference([0.9, 0.8, 0.91], [0.8, 0.93, 0.8])
+    assert ex.measured_outcome(noisy) == "no measurable difference"
+    assert ex.check_prediction("no measurable difference", lambda: noisy)

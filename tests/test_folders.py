@@ -17,8 +17,8 @@ def _write(path, mode="RGB", colour=(200, 30, 30), size=(40, 30)):
 
 def _photo_folder(root, per_class=5):
     for i in range(per_class):
-        _write(root / "cats" / f"{i}.png", colour=(250, 10, 10))
-        _write(root / "dogs" / f"{i}.jpg", colour=(10, 10, 250))
+        _write(root / "cats" / f"{i}.png", colour=(250, 10, 10 + 20 * i))  # distinct images:
+        _write(root / "dogs" / f"{i}.jpg", colour=(10, 10 + 20 * i, 250))  # copies are read once
     return root
 
 
@@ -63,7 +63,7 @@ def test_class_folders_without_images(tmp_path):
 
 def test_single_class(tmp_path):
     for i in range(3):
-        _write(tmp_path / "only" / f"{i}.png")
+        _write(tmp_path / "only" / f"{i}.png", colour=(i, 0, 0))
     with pytest.raises(folders.ImageFolderError, match="only one class"):
         folders.image_folder_splits(tmp_path, image_size=8)
 
@@ -82,5 +82,6 @@ def test_too_few_images_per_class(tmp_path):
     _photo_folder(tmp_path, per_class=5)
     for p in list((tmp_path / "dogs").iterdir())[2:]:
         p.unlink()
-    with pytest.raises(folders.ImageFolderError, match="fewer than 3"):
+    with pytest.raises(folders.ImageFolderError, match="dogs: 2 usable image") as err:
         folders.image_folder_splits(tmp_path, image_size=8)
+    assert "needs at least 3" in str(err.value) and "cats" not in str(err.value)

@@ -1,4 +1,4 @@
-"""freeze_study: the freezing lesson's sweep plots, explorer view and batch-norm drift."""
+"""freeze_depth: the freezing lesson's sweep plots, explorer view and batch-norm drift."""
 
 import matplotlib
 
@@ -12,7 +12,7 @@ from ftkit import freezing, models, plots
 from ftkit.studies import freeze_depth
 
 RECORDS = [
-    {"n": n, "seed": s, "accuracy": 0.90 + 0.01 * n + 0.002 * s, "seconds": 3.0 - 0.2 * n}
+    {"n": n, "seed": s, "test": 0.90 + 0.01 * n + 0.002 * s, "seconds": 3.0 - 0.2 * n}
     for n in range(6)
     for s in (0, 1)
 ]

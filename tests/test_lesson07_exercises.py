@@ -1,69 +1,88 @@
-"""Lesson 07's exercises: each reference solution passes its check, a wrong answer fails.
-
-The checks and expected values are the notebook's (the notebook's expected value of exercise 3
-is computed from its records; here from synthetic records with the same keys)."""
+"""Lesson 07's exercises, through the same checkers the notebook calls
+(``ftkit.studies.unfreezing_shift``): each reference solution passes, a wrong answer fails."""
 
 import pytest
-import torch
 from train_fixtures import tiny_resnet
 
-from ftkit import exercises, freezing, models
+from ftkit import freezing, models
 from ftkit.studies import unfreezing_shift
-
-NAMES = ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
-
-
-def check_stage2(model):
-    return exercises.check_frozen(model, unfreezing_shift.trainable_at(NAMES, 2), name="stage 2")
 
 
 def test_exercise_1_stage_2_freezing():
     model = tiny_resnet()
     models.replace_head(model, 10, seed=0)
-    assert not check_stage2(model)  # the placeholder: nothing frozen
+    assert not unfreezing_shift.check_stage(model, stage=2)  # the placeholder: nothing frozen
     freezing.freeze_to(model, 3)  # the reference solution
-    assert check_stage2(model)
-    freezing.freeze_to(model, 2)  # one stage too far
-    assert not check_stage2(model)
+    assert unfreezing_shift.check_stage(model, stage=2)
+    freezing.freeze_to(model, 2)  # one group too few frozen
+    assert not unfreezing_shift.check_stage(model, stage=2)
+
+
+def _records(gradual, all_at_once, lr=0.1):
+    return [
+        {"recipe": recipe, "lr": lr, "seed": seed, "source": value}
+        for recipe, values in (("gradual", gradual), ("all at once", all_at_once))
+        for seed, value in enumerate(values)
+    ] + [{"recipe": "gradual", "lr": 0.01, "seed": 0, "source": 0.0}]  # another LR: ignored
 
 
 @pytest.mark.parametrize(
-    "answer, ok", [("gradual", True), (" Gradual", True), ("all at once", False), (None, False)]
+    "answer, ok",
+    [("gradual", True), (" Gradual", True), ("all at once", False), (None, False)],
 )
-def test_exercise_2_large_lr_recipe(answer, ok):
+def test_exercise_2_the_answer_comes_from_the_runs(answer, ok):
+    records = _records([0.95, 0.93, 0.96], [0.10, 0.20, 0.05])  # gradual keeps the source task
+    assert unfreezing_shift.check_recipe_choice(answer, records, lr=0.1) is ok
+
+
+def test_exercise_2_a_difference_within_its_spread_has_no_winner():
+    records = _records([0.50, 0.70, 0.60], [0.62, 0.55, 0.61])
+    assert not unfreezing_shift.check_recipe_choice("gradual", records, lr=0.1)
+    assert unfreezing_shift.check_recipe_choice("no measurable difference", records, lr=0.1)
+    with pytest.raises(ValueError, match="no records"):
+        unfreezing_shift.check_recipe_choice("gradual", records, lr=0.5)
+
+
+class Experiment:
+    """Stands in for the notebook's ``run``: source accuracy per seed, counting its calls."""
+
+    def __init__(self, values):
+        self.values, self.calls = values, []
+
+    def __call__(self, *, seed):
+        self.calls.append(seed)
+        return {"source": self.values[seed], "test": 0.9}
+
+
+BASELINE = [0.76, 0.80, 0.61]  # the lesson's all-at-once source accuracy at its chosen LR
+
+
+@pytest.mark.parametrize(
+    "prediction, ok",
+    [("higher", True), ("Higher ", True), ("lower", False), ("no measurable difference", False)],
+)
+def test_exercise_3_judges_the_prediction_on_the_measured_runs(prediction, ok):
+    experiment = Experiment([0.95, 0.96, 0.94])  # a smaller LR keeps more of the source task
     assert (
-        exercises.check_choice(
-            answer, "gradual", ["all at once", "gradual"], name="large-LR recipe"
+        unfreezing_shift.predict_then_measure(
+            prediction, experiment, BASELINE, seeds=(0, 1, 2), metric="source"
         )
         is ok
     )
+    assert experiment.calls == [0, 1, 2]  # the learner's experiment ran on the lesson's seeds
 
 
-def test_exercise_3_gain_on_shift():
-    records_c = [
-        {"target": t, "method": m, "seed": s, "accuracy": a}
-        for t, m, s, a in [
-            ("shift", "scratch", 0, 0.12),
-            ("shift", "scratch", 1, 0.13),
-            ("shift", "fine-tune", 0, 0.52),
-            ("shift", "fine-tune", 1, 0.55),
-            ("near", "scratch", 0, 0.11),
-            ("near", "fine-tune", 0, 0.98),
-        ]
-    ]
+def test_exercise_3_runs_nothing_without_a_prediction():
+    experiment = Experiment([0.95, 0.96, 0.94])
+    for placeholder in (None, "maybe"):
+        assert not unfreezing_shift.predict_then_measure(
+            placeholder, experiment, BASELINE, seeds=(0, 1, 2), metric="source"
+        )
+    assert experiment.calls == []
 
-    def acc_c(target, method):
-        return unfreezing_shift.mean_of(records_c, "accuracy", target=target, method=method)
 
-    expected = acc_c("shift", "fine-tune") - acc_c("shift", "scratch")
-
-    def check(gain):
-        return exercises.check_close(gain, expected, rel=0, abs_tol=0.005, name="gain on shift")
-
-    assert not check(None)
-    gain = unfreezing_shift.mean_of(
-        records_c, "accuracy", target="shift", method="fine-tune"
-    ) - unfreezing_shift.mean_of(records_c, "accuracy", target="shift", method="scratch")
-    assert check(gain)
-    assert not check(acc_c("near", "fine-tune") - acc_c("near", "scratch"))  # the wrong target
-    assert torch.isclose(torch.tensor(gain), torch.tensor(0.41))
+def test_exercise_3_noise_is_no_measurable_difference():
+    experiment = Experiment([0.80, 0.70, 0.66])  # +4, -10, +5 points: within its spread
+    assert unfreezing_shift.predict_then_measure(
+        "no measurable difference", experiment, BASELINE, seeds=(0, 1, 2), metric="source"
+    )

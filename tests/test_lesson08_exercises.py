@@ -1,10 +1,11 @@
-"""Lesson 08's exercises: each reference solution passes its check, a wrong answer fails."""
+"""Lesson 08's exercises, through the same checkers the notebook calls
+(``ftkit.studies.own_data``): each reference solution passes, a wrong answer fails."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ftkit import exercises, folders
+from ftkit.studies import own_data
 
 
 @pytest.mark.parametrize(
@@ -12,47 +13,78 @@ from ftkit import exercises, folders
     [("validation", True), ("Validation ", True), ("test", False), ("train", False), (None, False)],
 )
 def test_exercise_1_split_for_tuning(answer, ok):
-    assert (
-        exercises.check_choice(
-            answer, "validation", ["train", "validation", "test"], name="split for tuning"
-        )
-        is ok
-    )
-
-
-def folder_classes(root):
-    try:
-        return folders.image_folder_splits(root, image_size=32).classes
-    except folders.ImageFolderError as exc:
-        print("ImageFolderError:", exc)
-        return None
-
-
-def make_exercise_folder(ex_root):
-    for name, count in (("cat", 4), ("dog", 2)):
-        (ex_root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            Image.new("RGB", (32, 32), (30 * i, 100, 200 if name == "cat" else 20)).save(
-                ex_root / name / f"{i}.png"
-            )
-    (ex_root / "cat" / "broken.jpg").write_bytes(b"\x00" * 10)
+    assert own_data.check_tuning_split(answer) is ok
 
 
 def test_exercise_2_fix_the_folder(tmp_path, capsys):
-    ex_root = tmp_path / "exercise_folder"
-    make_exercise_folder(ex_root)
-    assert not exercises.check("folder loads", folder_classes(ex_root), ["cat", "dog"])
+    ex_root = own_data.make_broken_folder(tmp_path / "exercise_folder")
+    assert not own_data.check_folder_loads(ex_root)
     assert "broken.jpg" in capsys.readouterr().out
     (ex_root / "cat" / "broken.jpg").unlink()  # half a fix: dog still has 2 images
-    assert not exercises.check("folder loads", folder_classes(ex_root), ["cat", "dog"])
+    assert not own_data.check_folder_loads(ex_root)
     Image.new("RGB", (32, 32), (90, 100, 20)).save(ex_root / "dog" / "2.png")  # the rest
-    assert exercises.check("folder loads", folder_classes(ex_root), ["cat", "dog"])
+    assert own_data.check_folder_loads(ex_root)
+
+
+def test_exercise_2_deleting_a_class_is_not_a_fix(tmp_path):
+    ex_root = own_data.make_broken_folder(tmp_path / "exercise_folder")
+    (ex_root / "cat" / "broken.jpg").unlink()
+    for path in (ex_root / "dog").iterdir():
+        path.unlink()
+    (ex_root / "dog").rmdir()
+    assert not own_data.check_folder_loads(ex_root)  # only one class left: not the folder asked
 
 
 def test_exercise_3_wrong_predictions_from_the_confusion_matrix():
     cm = np.array([[5, 0, 0], [1, 3, 1], [0, 2, 3]])
-    wrong = [0, 1, 2, 3]  # the notebook's list of misclassified test images (4 here)
-    assert not exercises.check("wrong test predictions", None, len(wrong))
-    assert not exercises.check("wrong test predictions", int(np.trace(cm)), len(wrong))
-    n_wrong = int(cm.sum() - np.trace(cm))
-    assert exercises.check("wrong test predictions", n_wrong, len(wrong))
+    assert not own_data.check_wrong_count(None, cm)
+    assert not own_data.check_wrong_count(int(np.trace(cm)), cm)  # the right ones, not the wrong
+    assert own_data.check_wrong_count(int(cm.sum() - np.trace(cm)), cm)  # the reference
+
+
+class Experiment:
+    """Stands in for the notebook's ``finetune``: validation accuracy per seed, counting calls."""
+
+    def __init__(self, values):
+        self.values, self.calls = values, []
+
+    def __call__(self, *, seed):
+        self.calls.append(seed)
+        return {"val": self.values[seed], "test": 0.5}
+
+
+BASELINE = [0.84, 0.80, 0.88]  # the chosen fine-tune's validation accuracy per seed
+
+
+@pytest.mark.parametrize(
+    "measured, right, wrong",
+    [
+        ([0.60, 0.56, 0.64], "lower", "higher"),
+        ([0.92, 0.92, 0.96], "higher", "no measurable difference"),
+        ([0.88, 0.76, 0.88], "no measurable difference", "lower"),
+    ],
+)
+def test_exercise_4_judges_the_prediction_on_the_measured_runs(measured, right, wrong):
+    assert own_data.predict_then_measure(right, Experiment(measured), BASELINE, seeds=(0, 1, 2))
+    experiment = Experiment(measured)
+    assert not own_data.predict_then_measure(wrong, experiment, BASELINE, seeds=(0, 1, 2))
+    assert experiment.calls == [0, 1, 2]
+
+
+def test_exercise_4_runs_nothing_without_a_prediction():
+    experiment = Experiment([0.6, 0.6, 0.6])
+    assert not own_data.predict_then_measure(None, experiment, BASELINE, seeds=(0, 1, 2))
+    assert experiment.calls == []
+
+
+def test_setting_labels_and_bars():
+    assert own_data.setting({"lr": 3e-4}) == "lr=0.0003"
+    records = [
+        {"setting": s, "seed": i, "val": v}
+        for s, values in (("lr=0.001", [0.8, 0.9]), ("lr=0.01", [0.3, 0.5]))
+        for i, v in enumerate(values)
+    ]
+    fig = own_data.setting_bars(records)
+    bars = fig.axes[0].patches
+    assert [round(b.get_height(), 3) for b in bars] == [0.85, 0.4]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["lr=0.001", "lr=0.01"]

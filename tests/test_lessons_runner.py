@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from ftkit.tools import lesson_runner
+from ftkit.tools import colab, lesson_runner
 from ftkit.tools.lesson_runner import LessonResult
 
 MIB = 2**20
@@ -187,9 +187,9 @@ def test_format_results_is_one_row_per_lesson() -> None:
     table = lesson_runner.format_results(
         [LessonResult("00_a", True, 12.34, 345.6), LessonResult("01_b", False, 1.0, 50, "boom")]
     ).splitlines()
-    assert table[0].split() == ["lesson", "result", "seconds", "peak", "MB", "error"]
-    assert table[1].split() == ["00_a", "pass", "12.3", "346"]
-    assert table[2].split() == ["01_b", "FAIL", "1.0", "50", "boom"]
+    assert table[0].split() == ["lesson", "threads", "result", "seconds", "peak", "MB", "error"]
+    assert table[1].split() == ["00_a", "-", "pass", "12.3", "346"]
+    assert table[2].split() == ["01_b", "-", "FAIL", "1.0", "50", "boom"]
 
 
 def test_readme_table_uses_titles_summaries_and_measured_numbers(lessons_dir: Path) -> None:
@@ -197,19 +197,47 @@ def test_readme_table_uses_titles_summaries_and_measured_numbers(lessons_dir: Pa
     nb = json.loads(path.read_text())
     nb["metadata"]["ftkit"] = {"teaches": "what fine-tuning is"}
     path.write_text(json.dumps(nb))
-    table = lesson_runner.readme_table(
-        [LessonResult("00_passing", True, 41.6, 812.3), LessonResult("01_raising", False, 3, 60)],
+    table = lesson_runner.lesson_table.readme_table(
+        [
+            LessonResult("00_passing", True, 41.6, 812.3, threads=2),
+            LessonResult("00_passing", True, 70.2, 790.0, threads=1),
+            LessonResult("01_raising", False, 3, 60, threads=2),
+        ],
         lessons_dir,
     ).splitlines()
     assert table[:2] == [
-        "| # | Lesson | What it teaches | Run time (CPU) | Peak memory |",
-        "|---|---|---|---|---|",
+        "| # | Lesson | What it teaches | 2 threads | 1 thread | Peak memory | Colab |",
+        "|---|---|---|---|---|---|---|",
     ]
+    badge = colab.badge("lessons/00_passing.ipynb")
     assert table[2] == (
         "| 00 | [Lesson 00_passing](lessons/00_passing.ipynb) | what fine-tuning is "
-        "| 42 s | 812 MB |"
+        f"| 42 s | 70 s | 812 MB | {badge} |"
     )
-    assert table[3] == "| 01 | [Lesson 01_raising](lessons/01_raising.ipynb) |  | fails | 60 MB |"
+    assert table[3].startswith(
+        "| 01 | [Lesson 01_raising](lessons/01_raising.ipynb) |  | fails | fails | 60 MB |"
+    )
+
+
+def test_threads_cap_the_kernels_thread_pools(tmp_path: Path) -> None:
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    source = (
+        "import os, torch\n"
+        "seen = f\"{os.environ['OMP_NUM_THREADS']} {torch.get_num_threads()}\"\n"
+        "open('t.txt', 'w').write(seen)"
+    )
+    path = write_lesson(folder, "00_threads", [source])
+    result = lesson_runner.run_lesson(path, timeout=120, threads=1)
+    assert result.passed and result.threads == 1
+    assert (folder / "t.txt").read_text() == "1 1"
+    with pytest.raises(ValueError, match="positive integer"):
+        lesson_runner.thread_env(0)
+
+
+def test_budgets_follow_the_thread_count() -> None:
+    assert lesson_runner.budget_seconds(2) == 60 and lesson_runner.budget_seconds(1) == 120
+    assert lesson_runner.budget_seconds(None) == 60
 
 
 def test_cli_lists_lessons_with_titles(lessons_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -229,8 +257,8 @@ def test_cli_run_exits_nonzero_on_any_failure(
 ) -> None:
     assert cli("--lessons-dir", str(lessons_dir), "--run", "00", "01_raising", "--markdown") == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[1].split()[:2] == ["00_passing", "pass"]
-    assert out.splitlines()[2].split()[:2] == ["01_raising", "FAIL"]
+    assert out.splitlines()[1].split()[:3] == ["00_passing", "-", "pass"]
+    assert out.splitlines()[2].split()[:3] == ["01_raising", "-", "FAIL"]
     assert "| 00 | [Lesson 00_passing](lessons/00_passing.ipynb) |" in out
 
 

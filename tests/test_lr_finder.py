@@ -94,3 +94,53 @@ def test_suggestions_on_a_known_curve():
 def test_suggest_needs_a_curve():
     with pytest.raises(ValueError, match="too few"):
         suggest([1e-3, 1e-2], [1.0, float("nan")])
+
+
+def test_an_empty_loader_is_a_clear_error_not_an_endless_loop():
+    x, y = torch.zeros(3, 3, 8, 8), torch.zeros(3, dtype=torch.long)
+    empty = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=8, drop_last=True
+    )
+    with pytest.raises(ValueError, match="yielded no batch.*drop_last=False"):
+        lr_range_test(tiny_resnet(), empty, num_steps=5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"start_lr": float("nan")}, "start_lr"),
+        ({"start_lr": 1.0, "end_lr": 0.1}, "start_lr < end_lr"),
+        ({"num_steps": 2.5}, "num_steps"),
+        ({"smoothing": 0.0}, "smoothing"),
+    ],
+)
+def test_bad_ranges_name_the_argument(kwargs, match):
+    train_loader, _ = image_loaders()
+    with pytest.raises(ValueError, match=match):
+        lr_range_test(tiny_resnet(), train_loader, **kwargs)
+
+
+def test_reading_losses_in_chunks_gives_the_per_step_result(monkeypatch):
+    """Losses are read from the device every SYNC_EVERY steps; the sweep must not change."""
+    from ftkit import lr_finder
+
+    def run(every):
+        monkeypatch.setattr(lr_finder, "SYNC_EVERY", every)
+        train_loader, _ = image_loaders()
+        return lr_range_test(tiny_resnet(), train_loader, start_lr=1e-4, end_lr=1e4, num_steps=40)
+
+    chunked, per_step = run(10), run(1)
+    assert len(per_step.raw_losses) < 40  # it stopped early, mid-chunk or not
+    assert chunked.lrs == per_step.lrs
+    assert chunked.raw_losses == pytest.approx(per_step.raw_losses, nan_ok=True)
+
+
+def test_lr_finder_does_not_import_training():
+    import ast
+    from pathlib import Path
+
+    import ftkit.lr_finder
+
+    tree = ast.parse(Path(ftkit.lr_finder.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "ftkit.training" not in imported and "ftkit.devices" in imported

@@ -1,10 +1,10 @@
 """plots: every function returns a Figure whose artists carry exactly the input data."""
 
-from types import SimpleNamespace
-
 import matplotlib
 
 matplotlib.use("Agg")
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from matplotlib.image import AxesImage
 from torchvision.transforms import v2
 
 from ftkit import plots
+from ftkit.history import History
 
 RECORDS = [
     {
@@ -48,8 +49,15 @@ def images_of(fig: Figure) -> list[AxesImage]:
     return [im for ax in fig.axes for im in ax.get_images()]
 
 
-def test_learning_curves_plot_the_records():
-    fig = plots.learning_curves(RECORDS)
+def history_of(records, **extra) -> History:
+    history = History()
+    for r in records:
+        history.append(**{**r, "seconds": 0.0, **extra})
+    return history
+
+
+def test_learning_curves_plot_the_history():
+    fig = plots.learning_curves(history_of(RECORDS))
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     loss_ax, acc_ax = fig.axes
     train, val = loss_ax.get_lines()
@@ -58,19 +66,14 @@ def test_learning_curves_plot_the_records():
     assert list(acc_ax.get_lines()[1].get_ydata()) == [0.25, 0.5, 0.6]
 
 
-def test_learning_curves_accept_history_objects_dicts_of_lists_and_an_axis():
-    history = SimpleNamespace(as_records=lambda: RECORDS)
-    assert list(plots.learning_curves(history).axes[0].get_lines()[0].get_ydata()) == [
-        2.0,
-        1.0,
-        0.5,
-    ]
-    probe_history = {"epoch": [1, 2], "train_loss": [0.9, 0.4], "train_acc": [0.5, 0.9]}
+def test_learning_curves_leave_out_an_unmeasured_split_and_take_an_axis():
+    nan = float("nan")
+    history = history_of(RECORDS[:2], val_loss=nan, val_acc=nan)  # no validation loader
     fig = Figure()
     ax = fig.add_subplot()
-    assert plots.learning_curves(probe_history, ax=ax, metrics=("loss",)) is fig
-    (line,) = ax.get_lines()  # no validation key: one line
-    assert list(line.get_ydata()) == [0.9, 0.4]
+    assert plots.learning_curves(history, ax=ax, metrics=("loss",)) is fig
+    (line,) = ax.get_lines()  # no validation: one line
+    assert list(line.get_ydata()) == [2.0, 1.0]
 
 
 def test_lr_finder_plot_marks_each_suggestion():
@@ -192,6 +195,6 @@ def test_filters_and_feature_maps():
 def test_no_pyplot_figures_are_left_open():
     import matplotlib.pyplot as plt
 
-    plots.learning_curves(RECORDS)
+    plots.learning_curves(history_of(RECORDS))
     plots.image_grid(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
     assert plt.get_fignums() == []

@@ -73,3 +73,17 @@ def test_compare_refuses_unequal_budgets_and_too_few_seeds():
         protocol.compare({"a": (_run, [{"lr": 0.01}] * 2)}, [0, 1, 2])
     with pytest.raises(ValueError, match="at least 3 seeds"):
         protocol.compare({"a": (_run, [{"lr": 0.01}])}, [0, 1])
+
+
+def test_plateau_keeps_the_settings_not_measurably_worse_than_the_best():
+    vals = {1e-3: (0.80, 0.82, 0.81), 1e-2: (0.95, 0.96, 0.94), 3e-2: (0.96, 0.93, 0.95)}
+    trials = [
+        protocol.Trial("SGD", {"lr": lr}, s, {"val": v})
+        for lr, vs in vals.items()
+        for s, v in enumerate(vs)
+    ]
+    # 0.03 - 0.01: +1, -3, +1 points -> -0.3 ± 2.3: not measurably worse; 0.001: -13.7 ± 0.6
+    assert protocol.plateau(trials, {"lr": 1e-2}) == [{"lr": 1e-2}, {"lr": 3e-2}]
+    assert protocol.scores_of(trials, "val", lr=1e-3) == [0.80, 0.82, 0.81]
+    with pytest.raises(ValueError, match="no trial with"):
+        protocol.scores_of(trials, "val", lr=0.5)

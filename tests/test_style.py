@@ -31,7 +31,6 @@ def _modules() -> list[Path]:
     return sorted((ROOT / "ftkit").rglob("*.py"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: the splits land next")
 def test_no_module_is_longer_than_300_lines() -> None:
     long = {
         p.relative_to(ROOT).as_posix(): n
@@ -41,7 +40,6 @@ def test_no_module_is_longer_than_300_lines() -> None:
     assert long == {}, f"split these modules (lines): {long}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: the splits land next")
 def test_no_function_is_longer_than_50_lines() -> None:
     long = {}
     for path in _modules():

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from train_fixtures import image_loaders, tiny_resnet
 
-from ftkit import models, training
+from ftkit import models, protocol, training
 from ftkit.history import History
 from ftkit.studies import unfreezing_shift
 
@@ -97,3 +97,46 @@ def test_mean_of_and_recipe_bars():
     assert len(bars) == 4
     assert sorted(round(b.get_height(), 3) for b in bars) == [0.3, 0.4, 0.85, 0.95]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["ID", "OOD"]
+
+
+def test_outcome_names_the_direction_only_when_the_difference_clears():
+    up = protocol.paired_difference([0.9, 0.8, 0.85], [0.5, 0.6, 0.55])
+    down = protocol.paired_difference([0.5, 0.6, 0.55], [0.9, 0.8, 0.85])
+    noise = protocol.paired_difference([0.5, 0.6, 0.5], [0.55, 0.5, 0.56])
+    assert [unfreezing_shift.outcome(d) for d in (up, down, noise)] == [
+        "higher",
+        "lower",
+        "no measurable difference",
+    ]
+
+
+def test_the_stored_fashion_sweep_covers_the_grid_on_every_seed():
+    sweep = unfreezing_shift.stored_fashion_sweep()
+    expected = {
+        (method, lr, seed)
+        for method, lrs in unfreezing_shift.FASHION_LRS.items()
+        for lr in lrs
+        for seed in unfreezing_shift.FASHION_SEEDS
+    }
+    assert set(sweep) == expected
+    assert len({len(lrs) for lrs in unfreezing_shift.FASHION_LRS.values()}) == 1  # same budget
+    for scores in sweep.values():
+        assert set(scores) == {"val", "test", "train"}
+        assert all(0.0 <= v <= 1.0 for v in scores.values())
+    # the budget check: scratch with twice the steps, at an LR of its grid, on every seed
+    longer = unfreezing_shift.stored_fashion_sweep("scratch_2x")
+    assert {m for m, _, _ in longer} == {"scratch"}
+    assert {s for _, _, s in longer} == set(unfreezing_shift.FASHION_SEEDS)
+    assert {lr for _, lr, _ in longer} <= set(unfreezing_shift.FASHION_LRS["scratch"])
+
+
+def test_photo_run_trains_squeezenet_on_fashion_and_reports_three_accuracies():
+    pytest.importorskip("ftkit.photos")
+    try:
+        scores = unfreezing_shift.photo_run(
+            "fashion", seed=0, lr=1e-3, pretrained=True, steps=2, k=1, image_size=32
+        )
+    except RuntimeError as exc:  # the Debian dataset is not installed here
+        pytest.skip(str(exc))
+    assert set(scores) == {"val", "test", "train"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())

@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from ftkit import data, features, models, training
+from ftkit import data, outputs
 from ftkit.bench import recipes
+from ftkit.checks import InputError
 
 FOUNDATION_METHODS = ("scratch", "linear_probe", "linear_probe_random_init", "finetune")
 TOOLKIT_METHODS = (
@@ -134,88 +133,14 @@ def headline(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# --- performance ratios --------------------------------------------------------------------
-
-
-def bare_loop(model: nn.Module, train_loader, val_loader, *, epochs: int, lr: float) -> None:
-    """The plain PyTorch loop ``fit`` is compared with: same optimizer, same per-epoch
-    validation."""
-    opt = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9, nesterov=True
-    )
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(epochs):
-        model.train()
-        for x, y in train_loader:
-            loss = loss_fn(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            correct = sum((model(x).argmax(1) == y).sum() for x, y in val_loader)
-        _ = float(correct)
-
-
-def fit_overhead(*, k: int = 20, epochs: int = 10, repeats: int = 3) -> float:
-    """Median over ``repeats`` of time(fit) / time(bare loop), interleaved so drift cancels."""
-    splits = data.load_target("digits", k=k, seed=0)
-    ratios = []
-    for r in range(repeats):
-        times = {}
-        for name in ("bare", "fit"):
-            model, info = recipes.new_model(10, seed=r)
-            train_loader, val_loader, _ = data.make_loaders(splits, info, seed=r)
-            torch.manual_seed(r)
-            start = time.perf_counter()
-            if name == "bare":
-                bare_loop(model, train_loader, val_loader, epochs=epochs, lr=0.01)
-            else:
-                training.fit(model, train_loader, val_loader, epochs=epochs, lr=0.01, seed=r)
-            times[name] = time.perf_counter() - start
-        ratios.append(times["fit"] / times["bare"])
-    return statistics.median(ratios)
-
-
-def cached_probe(*, k: int = 20, epochs: int = 20) -> tuple[float, float]:
-    """(speedup, accuracy gap in points) of a probe on cached features vs recomputing them."""
-    splits = data.load_target("digits", k=k, seed=0)
-    backbone, info = models.load_backbone("embedded")
-    train_loader, val_loader, test_loader = data.make_loaders(splits, info, seed=0)
-    n = len(splits.classes)
-    start = time.perf_counter()
-    cached_head, _ = features.linear_probe(
-        backbone, train_loader, val_loader, num_classes=n, epochs=epochs
-    )
-    cached_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    recomputed_head, _ = features.linear_probe_recompute(
-        backbone, train_loader, val_loader, num_classes=n, epochs=epochs
-    )
-    recompute_seconds = time.perf_counter() - start
-    test = features.extract_features(backbone, test_loader)
-    gap = (
-        features.probe_accuracy(cached_head, *test)
-        - features.probe_accuracy(recomputed_head, *test)
-    ) * 100
-    return recompute_seconds / cached_seconds, gap
-
-
-def perf() -> dict:
-    speedup, gap = cached_probe()
-    return {
-        "cached_probe_speedup": round(speedup, 2),
-        "cached_probe_accuracy_gap": round(gap, 2),
-        "fit_overhead": round(fit_overhead(), 3),
-    }
-
-
 # --- command line --------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--targets", nargs="+", default=["digits", "near"], choices=data.TARGETS)
-    parser.add_argument("--ks", nargs="+", type=int, default=[5, 10, 20])
+    parser.add_argument(
+        "--targets", nargs="+", choices=data.TARGETS, help="default digits near (--real: tux)"
+    )
+    parser.add_argument("--ks", nargs="+", type=int, help="default 5 10 20 (--real: 5 10)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
         "--methods", nargs="+", default=list(recipes.RECIPES), choices=list(recipes.RECIPES)
@@ -228,24 +153,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="measure cached-probe speedup and fit overhead instead of the table",
     )
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="the ImageNet SqueezeNet on real photo targets (tux, fashion, textures)",
+    )
+    parser.add_argument("--steps", type=int, help="--real: optimizer steps per training run")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="--perf: interleaved repetitions per ratio"
+    )
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    if args.json:  # a bad --json path fails now, not after minutes of runs
+        try:
+            outputs.new_file(args.json, overwrite=True)
+        except InputError as exc:
+            print(f"ftkit bench: error: {exc}", file=sys.stderr)
+            return 2
+    if args.real:
+        from ftkit.bench import real
+
+        return real.run_cli(args)
+    args.targets, args.ks = args.targets or ["digits", "near"], args.ks or [5, 10, 20]
     if args.perf:
-        result = perf()
-        print(
-            "linear probe, 20 epochs: cached features "
-            f"{result['cached_probe_speedup']:.1f}x faster "
-            "than recomputing the backbone (accuracy gap "
-            f"{result['cached_probe_accuracy_gap']:+.2f} points)"
-        )
-        print(
-            "fit vs a bare PyTorch loop (same model, data, epochs): "
-            f"{result['fit_overhead']:.3f}x the time"
-        )
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1))
-        return 0
+        return _run_perf(args)
     records = []
     runs = plan(args.targets, args.ks, args.seeds, args.methods)
     start = time.perf_counter()
@@ -257,5 +190,28 @@ def run_cli(args: argparse.Namespace) -> int:
         f"{len(runs)} runs in {time.perf_counter() - start:.0f} s"
     )
     if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
+        _write_json(args.json, records)
     return 0
+
+
+def _run_perf(args: argparse.Namespace) -> int:
+    from ftkit.bench import perf
+
+    ratios = perf.perf(repeats=args.repeats)
+    for ratio in ratios.values():
+        print(ratio)
+    for name, ok in perf.verdicts(ratios).items():
+        op, bar = perf.BARS[name]
+        print(f"{name} {op} {bar}: {'holds' if ok else 'DOES NOT HOLD'}")
+    if args.json:
+        summary = {
+            name: {"median": r.median, "range": r.spread, "cpu": r.cpu, "wall": r.wall}
+            for name, r in ratios.items()
+        }
+        _write_json(args.json, summary)
+    return 0
+
+
+def _write_json(path: Path, value: object) -> None:
+    with outputs.atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(value, indent=1))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,11 +20,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ftkit import checks, outputs
+from ftkit.inference import predictions
 from ftkit.models import CHECKPOINT_FILE, SmallResNet, count_parameters, save_checkpoint
 from ftkit.source import glyphs
 from ftkit.source.glyphs import HELDOUT_CHARS
 
 VAL_SEED = 10_001  # the source validation set: never drawn by the training stream's seed
+CARD_JSON, CARD_MD = "embedded_resnet.json", "MODEL_CARD.md"
+OUTPUT_FILES = (CHECKPOINT_FILE, CHECKPOINT_FILE + ".sha256", CARD_JSON, CARD_MD)
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,6 @@ def _lr_at(step: int, cfg: PretrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
 
 
-@torch.no_grad()
 def source_accuracy(
     model: nn.Module,
     images: torch.Tensor,
@@ -68,21 +73,92 @@ def source_accuracy(
     std: list[float],
 ) -> float:
     """Accuracy of ``model`` on uint8 source images, normalised as in pretraining."""
-    model.eval()
     m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
-    correct = 0
-    for start in range(0, len(images), 512):
-        x = (images[start : start + 512].float() / 255 - m) / s
-        correct += (model(x).argmax(1) == labels[start : start + 512]).sum().item()
-    return correct / len(images)
+    x = (images.float() / 255 - m) / s  # (N, 3, S, S)
+    batches = [(x[i : i + 512], labels[i : i + 512]) for i in range(0, len(x), 512)]
+    preds, truth = predictions(model, batches)
+    return (preds == truth).double().mean().item()
 
 
-def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> dict:
-    """Train the backbone on the glyph stream and write checkpoint, sha256 and model card."""
+def check_config(cfg: PretrainConfig) -> None:
+    """Every field in range, before a long run starts."""
+    checks.whole_number("steps", cfg.steps, fix="e.g. steps=3000 (the shipped checkpoint).")
+    checks.whole_number("batch_size", cfg.batch_size, fix="e.g. batch_size=128.")
+    checks.learning_rate("lr", cfg.lr)
+    checks.real_number("momentum", cfg.momentum, low=0, high=1, high_open=True)
+    checks.non_negative("weight_decay", cfg.weight_decay)
+    checks.real_number("label_smoothing", cfg.label_smoothing, low=0, high=1, high_open=True)
+    checks.whole_number("warmup_steps", cfg.warmup_steps, minimum=0, maximum=cfg.steps)
+    checks.whole_number("image_size", cfg.image_size, minimum=8, fix="e.g. image_size=32.")
+    checks.seed_value("seed", cfg.seed)
+    checks.whole_number("val_per_class", cfg.val_per_class)
+    if not cfg.widths or len(cfg.widths) != len(cfg.blocks):
+        raise checks.fail(
+            "widths and blocks need one entry per stage",
+            (cfg.widths, cfg.blocks),
+            "e.g. widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1).",
+        )
+    for i, (w, b) in enumerate(zip(cfg.widths, cfg.blocks)):
+        checks.whole_number(f"widths[{i}]", w)
+        checks.whole_number(f"blocks[{i}]", b)
+
+
+def check_output(out_dir: str | Path, *, force: bool = False) -> Path:
+    """The output folder, writable, with none of the four files in it unless ``force``."""
+    out_dir = outputs.writable_dir(out_dir)
+    outputs.new_files([out_dir / name for name in OUTPUT_FILES], overwrite=force, flag="--force")
+    return out_dir
+
+
+def pretrain(
+    cfg: PretrainConfig, out_dir: Path, *, progress: bool = True, force: bool = False
+) -> dict:
+    """Train the backbone on the glyph stream and write checkpoint, sha256 and model card.
+
+    The configuration and the output folder are checked before training; the four files are
+    made in a staging folder and then each renamed into place, and existing ones are kept
+    unless ``force=True``.
+    """
+    check_config(cfg)
+    out_dir = check_output(out_dir, force=force)
     torch.manual_seed(cfg.seed)
     chars = glyphs.SOURCE_CHARS
     mean, std = source_statistics(cfg.image_size, cfg.seed)
     model = SmallResNet(len(chars), cfg.widths, cfg.blocks)
+    start = time.perf_counter()
+    running = _train(model, cfg, mean, std, progress=progress)
+    seconds = time.perf_counter() - start
+    val_images, val_labels = glyphs.glyph_set(
+        chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size
+    )
+    accuracy = source_accuracy(model, val_images, val_labels, mean, std)
+    config = {
+        **asdict(cfg),
+        "widths": list(cfg.widths),
+        "blocks": list(cfg.blocks),
+        "classes": list(chars),
+        "mean": mean,
+        "std": std,
+    }
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".pretrain-"))
+    try:
+        digest = save_checkpoint(model, config, staging / CHECKPOINT_FILE)
+        card = _card(model, cfg, config, seconds, accuracy, running, digest)
+        (staging / CARD_JSON).write_text(json.dumps(card, indent=1, ensure_ascii=False))
+        (staging / CARD_MD).write_text(model_card(card))
+        check_output(out_dir, force=force)  # nothing appeared there while training
+        for name in OUTPUT_FILES:  # each file appears complete, in one rename
+            outputs.place(staging / name, out_dir / name, overwrite=force, flag="--force")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return card
+
+
+def _train(
+    model: nn.Module, cfg: PretrainConfig, mean: list[float], std: list[float], *, progress: bool
+) -> float:
+    """``cfg.steps`` SGD steps on fresh glyph batches; returns the smoothed final loss."""
+    chars = glyphs.SOURCE_CHARS
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and batch-norm
     opt = torch.optim.SGD(
@@ -97,7 +173,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     g = torch.Generator().manual_seed(cfg.seed)
     m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
-    start, running = time.perf_counter(), 0.0
+    running = 0.0
     bar = tqdm(range(cfg.steps), desc="pretraining", disable=not progress, mininterval=5)
     model.train()
     for step in bar:
@@ -110,22 +186,21 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
         opt.step()
         running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
         bar.set_postfix(loss=f"{running:.3f}", refresh=False)
-    seconds = time.perf_counter() - start
-    val_images, val_labels = glyphs.glyph_set(
-        chars, cfg.val_per_class, VAL_SEED, image_size=cfg.image_size
-    )
-    accuracy = source_accuracy(model, val_images, val_labels, mean, std)
-    config = {
-        **asdict(cfg),
-        "widths": list(cfg.widths),
-        "blocks": list(cfg.blocks),
-        "classes": list(chars),
-        "mean": mean,
-        "std": std,
-    }
-    digest = save_checkpoint(model, config, Path(out_dir) / CHECKPOINT_FILE)
-    card = {
-        "classes": len(chars),
+    return running
+
+
+def _card(
+    model: nn.Module,
+    cfg: PretrainConfig,
+    config: dict,
+    seconds: float,
+    accuracy: float,
+    running: float,
+    digest: str,
+) -> dict:
+    """The JSON record written beside the weights (the model card is rendered from it)."""
+    return {
+        "classes": len(config["classes"]),
         "fonts": len(glyphs.FONT_FILES),
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
@@ -141,11 +216,6 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, *, progress: bool = True) -> di
         "sha256": digest,
         "config": config,
     }
-    (Path(out_dir) / "embedded_resnet.json").write_text(
-        json.dumps(card, indent=1, ensure_ascii=False)
-    )
-    (Path(out_dir) / "MODEL_CARD.md").write_text(model_card(card))
-    return card
 
 
 def model_card(card: dict) -> str:

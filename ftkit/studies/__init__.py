@@ -10,6 +10,7 @@ lesson                       module
 ===========================  ===========================================
 00 welcome                   ``ftkit.studies.welcome``
 01 anatomy                   ``ftkit.studies.anatomy``
+02 feature extraction        ``ftkit.studies.feature_extraction``
 03 freezing                  ``ftkit.studies.freeze_depth``
 04 learning rate             ``ftkit.studies.learning_rate``
 05 augmentation              ``ftkit.studies.augmentation``

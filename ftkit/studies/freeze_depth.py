@@ -1,5 +1,6 @@
 """What freezing does, measured: accuracy and time against the number of frozen layer groups,
-and how batch-norm running statistics drift in layers whose weights are frozen.
+how batch-norm running statistics drift in layers whose weights are frozen, and the freezing
+lesson's exercise checkers (the expected answers live here, not in the learner's cell).
 
 Pure functions: records and state dicts in, numbers or a ``Figure`` out. The freezing lesson
 precomputes a sweep and its explorer redraws ``freeze_preview`` for the chosen ``n``.
@@ -7,7 +8,7 @@ precomputes a sweep and its explorer redraws ``freeze_preview`` for the chosen `
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from ftkit import models
+from ftkit import exercises, models, protocol
 from ftkit.plots import summarize
 
 FROZEN_COLOR, TRAINABLE_COLOR, HIGHLIGHT_COLOR, DIM_COLOR = "0.75", "C0", "C3", "C0"
@@ -47,15 +48,15 @@ def freeze_sweep_plot(
     highlight: int | None = None,
     axes: Sequence[Axes] | None = None,
 ) -> Figure:
-    """Accuracy and training time against ``n``, the number of frozen layer groups.
+    """Test accuracy and training time against ``n``, the number of frozen layer groups.
 
-    ``records``: dicts with ``n``, ``accuracy`` (0-1) and ``seconds``, one per run (seed);
+    ``records``: dicts with ``n``, ``test`` (accuracy, 0-1) and ``seconds``, one per run (seed);
     bars show the mean ± std over the runs of each ``n``.
     """
     rows = [{**r, "_all": 0} for r in records]
     fig, (acc_ax, time_ax) = _new(2) if axes is None else (axes[0].figure, list(axes))
-    _bars(acc_ax, rows, "accuracy", highlight, scale=100)
-    low = min(100 * r["accuracy"] for r in rows)
+    _bars(acc_ax, rows, "test", highlight, scale=100)
+    low = min(100 * r["test"] for r in rows)
     acc_ax.set_ylim(max(0.0, low - 5), 100)
     acc_ax.set_ylabel("test accuracy (%)")
     _bars(time_ax, rows, "seconds", highlight)
@@ -135,3 +136,65 @@ def bn_drift(
         if ref > 0:
             drift[group] = (diff / ref) ** 0.5
     return drift
+
+
+# --- exercise checkers ----------------------------------------------------------------------
+
+
+def check_freeze_by_hand(model: nn.Module) -> bool:
+    """Exercise 1: the stem, ``layer1`` and ``layer2`` frozen; ``layer3``, ``layer4`` and the
+    head trainable."""
+    return exercises.check_frozen(
+        model,
+        ["layer3", "layer4", "head"],
+        hint="conv1 and bn1 form the stem; loop over module.parameters().",
+    )
+
+
+def check_trainable_after_freeze_to_3(answer: Any) -> bool:
+    """Exercise 2: trainable parameters of the 10-class embedded model after ``freeze_to(3)``."""
+    return exercises.check(
+        "trainable parameters with 3 groups frozen",
+        answer,
+        57_728 + 230_144 + 1_290,
+        hint="n = 3 freezes stem, layer1 and layer2; add up the groups that remain.",
+    )
+
+
+def check_bn_policy(policy: Any) -> bool:
+    """Exercise 3: the batch-norm policy for a frozen backbone under a change of image
+    statistics."""
+    return exercises.check_choice(
+        policy,
+        "train",
+        ["frozen_eval", "train"],
+        name="batch-norm policy",
+        hint="which policy let the running statistics follow the striped images?",
+    )
+
+
+def check_change_prediction(
+    prediction: Any,
+    run: Callable[..., Mapping[str, float]],
+    *,
+    base: Mapping[str, Any],
+    change: Mapping[str, Any],
+    seeds: Sequence[int],
+    metric: str = "test",
+) -> bool:
+    """Exercise 4 (change a setting, predict, then measure): ``run(seed=..., **base)`` against
+    ``run(seed=..., **base, **change)`` on every seed; the paired difference (changed minus
+    base) judges the prediction ``"higher"``, ``"lower"`` or ``"no measurable difference"``."""
+
+    def measure() -> protocol.Difference:
+        changed = [run(seed=s, **{**base, **change})[metric] for s in seeds]
+        baseline = [run(seed=s, **base)[metric] for s in seeds]
+        label = ", ".join(f"{k}={v}" for k, v in change.items())
+        return protocol.paired_difference(changed, baseline, names=(label, "as before"))
+
+    return exercises.check_prediction(
+        prediction,
+        measure,
+        name=f"prediction ({metric} accuracy)",
+        hint="the measurement is the answer: read its paired difference and spread.",
+    )

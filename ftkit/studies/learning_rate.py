@@ -1,25 +1,27 @@
-"""The learning rate of fine-tuning, measured: target accuracy and forgetting against the LR,
-the LR curves of schedules, and the view behind the learning-rate lesson's explorer.
+"""The learning rate of fine-tuning, measured: tables, forgetting against the LR, LR x batch
+grids, schedule shapes, the explorer's view, and the lesson's exercise checkers.
 
-Pure functions over precomputed records: ``{"lr", "seed", "accuracy", "source_accuracy"}``
-(accuracies between 0 and 1), optionally with ``"history"`` (a ``History`` or its records).
+Pure functions over ``protocol.Trial`` lists or records ``{"lr", "seed", "test", "source"}``
+(accuracies 0-1, optionally ``"history"``). Lesson wording comes in as arguments.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.data import DataLoader
 
-from ftkit import plots
+from ftkit import evaluation, exercises, plots, protocol, schedules
 from ftkit import widgets as ftwidgets
-
-TARGET, SOURCE = "target task (digits)", "source task (glyphs): what is left"
 
 
 def _new(ncols: int, width: float = 4.6, height: float = 3.3) -> tuple[Figure, list[Axes]]:
@@ -27,95 +29,166 @@ def _new(ncols: int, width: float = 4.6, height: float = 3.3) -> tuple[Figure, l
     return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
 
 
-def forgetting_records(records: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """Long format for ``plots.method_comparison``: one row per run and task, in percent."""
-    rows = []
-    for r in records:
-        rows.append({"lr": r["lr"], "task": TARGET, "accuracy": 100 * r["accuracy"]})
-        rows.append({"lr": r["lr"], "task": SOURCE, "accuracy": 100 * r["source_accuracy"]})
-    return rows
+def as_records(trials: Sequence[protocol.Trial | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Trials (or records) as flat dicts: hyper-parameters, seed and scores side by side."""
+    out = []
+    for t in trials:
+        if isinstance(t, protocol.Trial):
+            out.append({"method": t.method, "seed": t.seed, **t.params, **t.scores})
+        else:
+            out.append(dict(t))
+    return out
+
+
+def _mean_sd(values: Sequence[float]) -> str:
+    v = [100 * x for x in values]
+    sd = statistics.stdev(v) if len(v) > 1 else 0.0
+    return f"{statistics.fmean(v):5.1f} ± {sd:4.1f}"
+
+
+def sweep_table(
+    trials: Sequence[protocol.Trial | Mapping[str, Any]],
+    *,
+    key: str = "lr",
+    metrics: Sequence[str] = ("val", "test", "source"),
+) -> str:
+    """Mean ± std (in %) of each metric per value of ``key``, and how many runs diverged."""
+    rows = as_records(trials)
+    values = list(dict.fromkeys(r[key] for r in rows))
+    lines = [f"{key:>8}" + "".join(f"{m:>15}" for m in metrics) + "   diverged"]
+    for v in values:
+        runs = [r for r in rows if r[key] == v]
+        cells = "".join(f"{_mean_sd([r[m] for r in runs]):>15}" for m in metrics)
+        diverged = sum(bool(r.get("diverged")) for r in runs)
+        lines.append(f"{v:>8g}{cells}   {diverged} of {len(runs)}")
+    return "\n".join(lines)
 
 
 def forgetting_plot(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[protocol.Trial | Mapping[str, Any]],
     ax: Axes | None = None,
     *,
+    target_label: str,
+    source_label: str,
+    xlabel: str,
     pretrain_lr: float | None = None,
     highlight: float | None = None,
 ) -> Figure:
-    """Target accuracy and source-task accuracy after fine-tuning against the LR (log x),
-    mean ± std over seeds; a dotted line at ``pretrain_lr``, a red band at ``highlight``."""
-    fig = plots.method_comparison(
-        forgetting_records(records), x="lr", y="accuracy", hue="task", ax=ax, logx=True
-    )
+    """Target (``test``) and source-task (``source``) accuracy against the LR (log x), mean ±
+    std over seeds; a dotted line at ``pretrain_lr``, a red band at ``highlight``."""
+    rows = []
+    for r in as_records(records):
+        rows.append({"lr": r["lr"], "task": target_label, "accuracy": 100 * r["test"]})
+        rows.append({"lr": r["lr"], "task": source_label, "accuracy": 100 * r["source"]})
+    fig = plots.method_comparison(rows, x="lr", y="accuracy", hue="task", ax=ax, logx=True)
     ax = fig.axes[0] if ax is None else ax
-    ax.set_ylabel("accuracy after fine-tuning (%)")
-    ax.set_xlabel("learning rate (SGD, cosine, 15 epochs)")
-    ax.set_ylim(-3, 103)
+    ax.set(ylabel="accuracy after fine-tuning (%)", xlabel=xlabel, ylim=(-3, 103))
     if pretrain_lr is not None:
         ax.axvline(pretrain_lr, color="0.4", linestyle=":", label=f"pretraining LR {pretrain_lr:g}")
     if highlight is not None:
-        ax.axvspan(
-            highlight / 1.25,
-            highlight * 1.25,
-            color="C3",
-            alpha=0.2,
-            label=f"shown: lr {highlight:g}",
-        )
+        ax.axvspan(highlight / 1.25, highlight * 1.25, color="C3", alpha=0.2)
     ax.legend(fontsize=8, loc="lower left")
     return fig
 
 
-def lr_curves_plot(
-    histories: Mapping[str, Any], ax: Axes | None = None, *, group: str = "head"
+def grid_heatmap(
+    trials: Sequence[protocol.Trial | Mapping[str, Any]],
+    *,
+    rows: str,
+    cols: str,
+    metric: str = "val",
+    ax: Axes | None = None,
+    title: str = "",
 ) -> Figure:
-    """The LR of ``group`` at the end of each epoch (``History.lr``), one line per run."""
-    if ax is None:
-        fig, (ax,) = _new(1)
-    else:
-        fig = ax.figure
-    for name, history in histories.items():
-        records = plots.as_records(history)
-        ax.plot(
-            [r["epoch"] for r in records],
-            [r["lr"][group] for r in records],
-            marker="o",
-            markersize=3,
-            label=name,
+    """Mean ``metric`` (in %) for each (``rows``, ``cols``) cell, e.g. batch size x LR; each
+    row's best cell is boxed."""
+    fig, ax = plots.new_axes(ax, (5.2, 2.8))
+    recs = as_records(trials)
+    r_vals = sorted({r[rows] for r in recs})
+    c_vals = sorted({r[cols] for r in recs})
+    grid = np.full((len(r_vals), len(c_vals)), np.nan)
+    for i, rv in enumerate(r_vals):
+        for j, cv in enumerate(c_vals):
+            cell = [100 * r[metric] for r in recs if r[rows] == rv and r[cols] == cv]
+            grid[i, j] = np.mean(cell) if cell else np.nan
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    for i in range(len(r_vals)):
+        best = int(np.nanargmax(grid[i]))
+        for j in range(len(c_vals)):
+            if not np.isnan(grid[i, j]):
+                weight = "bold" if j == best else "normal"
+                ax.text(
+                    j,
+                    i,
+                    f"{grid[i, j]:.1f}",
+                    ha="center",
+                    va="center",
+                    weight=weight,
+                    color="white" if grid[i, j] < np.nanmean(grid) else "black",
+                    fontsize=8,
+                )
+    ax.set_xticks(range(len(c_vals)), [f"{v:g}" for v in c_vals])
+    ax.set_yticks(range(len(r_vals)), [f"{v:g}" for v in r_vals])
+    ax.set(xlabel=cols, ylabel=rows, title=title)
+    fig.colorbar(image, ax=ax, label=f"{metric} accuracy (%)")
+    return fig
+
+
+def schedule_shapes_plot(
+    settings: Mapping[str, Mapping[str, Any]], total_steps: int, ax: Axes | None = None
+) -> Figure:
+    """The LR multiplier at every optimizer step for each named setting (``schedule`` and
+    ``warmup_steps``), as ``fit`` steps it: nothing is trained."""
+    fig, ax = plots.new_axes(ax, (5, 3.2))
+    for name, s in settings.items():
+        factor = schedules.lr_factor(
+            s.get("schedule", "constant"), total_steps, warmup_steps=s.get("warmup_steps", 0)
         )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"learning rate ({group})")
+        ax.plot(range(total_steps), [factor(i) for i in range(total_steps)], label=name)
+    ax.set(xlabel="optimizer step", ylabel="LR / peak LR")
     ax.legend(fontsize=8)
     return fig
 
 
 def lr_run_preview(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[protocol.Trial | Mapping[str, Any]],
     lr: float,
     *,
-    seed: int = 0,
-    pretrain_lr: float | None = 0.1,
+    target_label: str,
+    source_label: str,
+    xlabel: str,
+    pretrain_lr: float | None = None,
 ) -> Figure:
-    """The explorer's view for one swept ``lr``: that run's train/validation curves (left two
-    panels, ``seed``'s run) and where it sits on the accuracy/forgetting sweep (right)."""
-    lrs = sorted({r["lr"] for r in records})
-    chosen = min(lrs, key=lambda v: abs(np.log(v) - np.log(lr)))
-    runs = [r for r in records if r["lr"] == chosen and r.get("seed", seed) == seed]
-    if not runs or runs[0].get("history") is None:
-        raise ValueError(f"no run with a history for lr={chosen:g}, seed={seed}")
-    run = runs[0]
-    fig, axes = _new(3, width=4.0)
-    plots.learning_curves(run["history"], ax=axes[:2])
-    axes[0].set_ylim(bottom=0)
-    axes[1].set_ylim(0, 1.02)
-    state = " (diverged: stopped)" if run.get("diverged") else ""
-    axes[0].set_title(
-        f"lr {chosen:g}: test {100 * run['accuracy']:.1f}%, "
-        f"source after {100 * run['source_accuracy']:.1f}%{state}",
-        fontsize=9,
-        loc="left",
+    """The explorer's view for one swept ``lr``: each seed's training loss per epoch (left) and
+    where that LR sits on the accuracy/forgetting curves (right)."""
+    recs = as_records(records)
+    lrs = sorted({r["lr"] for r in recs})
+    chosen = min(lrs, key=lambda v: abs(math.log(v) - math.log(lr)))
+    runs = [r for r in recs if r["lr"] == chosen and r.get("history") is not None]
+    if not runs:
+        raise ValueError(f"no run with a history for lr={chosen:g}")
+    fig, (left, right) = _new(2, width=4.4)
+    for r in runs:
+        h = r["history"].as_records()
+        stop = " (diverged: stopped)" if r.get("diverged") else ""
+        left.plot(
+            [e["epoch"] for e in h],
+            [e["train_loss"] for e in h],
+            marker="o",
+            markersize=3,
+            label=f"seed {r['seed']}: test {100 * r['test']:.1f}%{stop}",
+        )
+    left.set(xlabel="epoch", ylabel="training loss", yscale="log", title=f"lr {chosen:g}")
+    left.legend(fontsize=7)
+    forgetting_plot(
+        recs,
+        right,
+        target_label=target_label,
+        source_label=source_label,
+        xlabel=xlabel,
+        pretrain_lr=pretrain_lr,
+        highlight=chosen,
     )
-    forgetting_plot(records, axes[2], pretrain_lr=pretrain_lr, highlight=chosen)
     return fig
 
 
@@ -144,3 +217,84 @@ def lr_explorer(result: Any) -> widgets.interactive:
         continuous_update=False,
     )
     return ftwidgets.explorer(lr_choice_preview, result=widgets.fixed(result), lr=slider)
+
+
+def balanced_accuracy(model: nn.Module, loader: DataLoader, classes: Sequence[str]) -> float:
+    """Mean of the per-class accuracies: an imbalanced test set cannot hide a weak class."""
+    per_class = evaluation.per_class_accuracy(model, loader, list(classes))
+    return float(np.nanmean(list(per_class.values())))
+
+
+# Exercise checkers: the expected answers live here, not in the learner's cell.
+def check_two_groups(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> bool:
+    """Exercise 1: every parameter in exactly one group; the backbone at 0.001, the head at 0.01."""
+    groups_ok = exercises.check_param_groups(
+        optimizer,
+        model,
+        hint="the backbone's parameters are those whose name does not start with 'fc.'",
+    )
+    head = {id(p) for p in model.fc.parameters()}
+    by_lr = {}
+    for g in optimizer.param_groups:
+        kind = "head" if all(id(p) in head for p in g["params"]) else "backbone"
+        by_lr.setdefault(kind, set()).add(g["lr"])
+    lrs_ok = exercises.check(
+        "group LRs",
+        by_lr,
+        {"backbone": {0.001}, "head": {0.01}},
+        hint="one group holds the backbone's parameters, the other the head's (fc); "
+        "which of them is new and needs the larger LR?",
+    )
+    return groups_ok and lrs_ok
+
+
+def check_layer2_lr(answer: Any) -> bool:
+    """Exercise 2: ``layer2``'s LR under ``discriminative_lrs(model, 0.03, factor=2.6)``."""
+    return exercises.check_close(
+        answer,
+        0.03 / 2.6**3,
+        rel=0.01,
+        name="layer2 LR",
+        hint="count how many groups layer2 sits below the head; each step divides by 2.6.",
+    )
+
+
+def check_first_lr(answer: Any) -> bool:
+    """Exercise 3: the first single LR to try on a backbone pretrained at 0.1."""
+    return exercises.check_choice(
+        answer,
+        0.01,
+        [0.3, 0.1, 0.01, 0.0001],
+        name="first LR to try",
+        hint="look at both curves of the sweep, and at what 60 steps can do.",
+    )
+
+
+def check_change_prediction(
+    prediction: Any,
+    run: Callable[..., Mapping[str, float]],
+    *,
+    base: Mapping[str, Any],
+    change: Mapping[str, Any],
+    seeds: Sequence[int],
+    metric: str = "test",
+) -> bool:
+    """Exercise 4 (change a setting, predict, then measure): ``run(seed=..., **base)`` against
+    ``run(seed=..., **base, **change)`` on every seed; the paired difference (changed minus
+    base) judges the prediction ``"higher"``, ``"lower"`` or ``"no measurable difference"``."""
+    if not change:
+        print("❌ change one setting first, e.g. change = {'schedule': 'constant'}")
+        return False
+
+    def measure() -> protocol.Difference:
+        changed = [run(seed=s, **{**base, **change})[metric] for s in seeds]
+        baseline = [run(seed=s, **base)[metric] for s in seeds]
+        label = ", ".join(f"{k}={v}" for k, v in change.items())
+        return protocol.paired_difference(changed, baseline, names=(label, "as before"))
+
+    return exercises.check_prediction(
+        prediction,
+        measure,
+        name=f"prediction ({metric} accuracy)",
+        hint="the measurement is the answer: read its paired difference and spread.",
+    )

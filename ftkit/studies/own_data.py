@@ -1,14 +1,19 @@
-"""Lesson 08's views: one prediction on the learner's own image, drawn next to its class
-probabilities. The pipeline itself (folders, fit, export) is core: ``folders``, ``deploy``."""
+"""Lesson 08's views and exercise checkers: one prediction on the learner's own image, drawn
+next to its class probabilities; the checkers hold the expected answers (or measure them). The
+pipeline itself (folders, fit, export, onnxruntime) is core: ``folders``, ``deploy``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
+from PIL import Image
 
-from ftkit import plots
+from ftkit import exercises, folders, plots, protocol
 
 
 def prediction_figure(
@@ -40,3 +45,124 @@ def prediction_figure(
     right.set_xlim(0, 1)
     right.set_xlabel("probability")
     return fig
+
+
+def setting(params: Mapping[str, Any]) -> str:
+    """A setting as a short label.
+
+    >>> setting({"lr": 0.001, "frozen": 0})
+    'lr=0.001, frozen=0'
+    """
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+
+
+def setting_bars(records: Sequence[Mapping[str, Any]], *, y: str = "val", ax: Any = None) -> Figure:
+    """One bar per ``records[i]["setting"]`` (in first-seen order): the mean of ``y`` over the
+    seeds, each seed's value as a dot, so that the spread is visible next to the mean."""
+    fig, ax = plots.new_axes(ax, (5, 3.2))
+    names = list(dict.fromkeys(r["setting"] for r in records))
+    for i, name in enumerate(names):
+        values = [float(r[y]) for r in records if r["setting"] == name]
+        ax.bar(i, float(np.mean(values)), color="C0", alpha=0.6)
+        ax.plot([i] * len(values), values, "k.", markersize=6)
+    ax.set_xticks(range(len(names)), names, fontsize=8)
+    ax.set_ylabel(f"{y} accuracy (bar: mean, dots: seeds)")
+    return fig
+
+
+# --- exercise checkers -------------------------------------------------------------------------
+
+#: The answers a "predict, then measure" exercise accepts.
+PREDICTIONS = ("higher", "lower", "no measurable difference")
+#: Exercise 2's folder: how many images each class gets, and one file that is not an image.
+BROKEN_FOLDER = {"cat": 4, "dog": 2}
+
+
+def check_tuning_split(answer: Any) -> bool:
+    """Exercise 1: the split on which hyper-parameters are compared."""
+    return exercises.check_choice(
+        answer,
+        "validation",
+        ["train", "validation", "test"],
+        name="split for tuning",
+        hint="the training score rewards overfitting, and the test split must stay out of every "
+        "decision.",
+    )
+
+
+def make_broken_folder(root: str | Path) -> Path:
+    """Exercise 2: a folder that does not load (a file that is not an image, a class with too
+    few images). Returns ``root``."""
+    root = Path(root)
+    for name, count in BROKEN_FOLDER.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            colour = (30 * i, 100, 200 if name == "cat" else 20)
+            Image.new("RGB", (32, 32), colour).save(root / name / f"{i}.png")
+    (root / "cat" / "broken.jpg").write_bytes(b"\x00" * 10)
+    return root
+
+
+def check_folder_loads(root: str | Path) -> bool:
+    """Exercise 2: the learner's fixed folder loads, with every class of ``BROKEN_FOLDER``."""
+    try:
+        classes = folders.image_folder_splits(root, image_size=32).classes
+    except folders.ImageFolderError as exc:
+        print("ImageFolderError:", exc)
+        classes = None
+    return exercises.check(
+        "folder loads",
+        classes,
+        sorted(BROKEN_FOLDER),
+        hint="remove the file that is not an image, and give every class at least 3 images "
+        "(do not delete a class).",
+    )
+
+
+def check_wrong_count(n_wrong: Any, cm: np.ndarray) -> bool:
+    """Exercise 3: the number of misclassified images in the confusion matrix ``cm``."""
+    cm = np.asarray(cm)
+    return exercises.check(
+        "wrong test predictions",
+        n_wrong,
+        int(cm.sum() - np.trace(cm)),
+        hint="everything off the diagonal is a mistake: the total minus the trace.",
+    )
+
+
+def outcome(difference: protocol.Difference) -> str:
+    """A paired difference in words: ``"higher"``, ``"lower"`` or ``"no measurable difference"``.
+
+    >>> outcome(protocol.paired_difference([0.5, 0.6, 0.5], [0.7, 0.8, 0.75]))
+    'lower'
+    """
+    if not difference.clears:
+        return "no measurable difference"
+    return "higher" if difference.mean > 0 else "lower"
+
+
+def predict_then_measure(
+    prediction: Any,
+    experiment: Callable[..., Mapping[str, float]],
+    baseline: Sequence[float],
+    *,
+    seeds: Sequence[int],
+    metric: str = "val",
+    name: str = "prediction",
+    hint: str | None = None,
+) -> bool:
+    """Exercise 4: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds``,
+    compare its ``metric`` seed by seed with ``baseline`` (the lesson's chosen setting on the
+    same seeds) and judge ``prediction`` (one of ``PREDICTIONS``) against the measurement.
+
+    Nothing runs until the prediction is one of the accepted answers.
+    """
+    options = list(PREDICTIONS)
+    if not isinstance(prediction, str) or prediction.strip().lower() not in options:
+        return exercises.check_choice(prediction, None, options, name=name, hint=hint)
+    measured = [float(experiment(seed=s)[metric]) for s in seeds]
+    difference = protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
+    print(f"measured {metric}: {difference.verdict()}")
+    return exercises.check_choice(prediction, outcome(difference), options, name=name, hint=hint)

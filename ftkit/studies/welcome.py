@@ -1,13 +1,15 @@
-"""Pictures of the course's data: the source glyph family and the three offline targets.
+"""Lesson 00: the first measurement (a probe on pretrained vs random features), pictures of
+the course's data, and the lesson's exercise checkers.
 
-Pure functions: arguments in, uint8 images (N, 3, S, S) or a ``Figure`` out. Glyph images are
-drawn on demand from one class's 16 font masks, so showing one class costs a few milliseconds.
+Pure functions: arguments in, numbers, uint8 images (N, 3, S, S) or a ``Figure`` out. Glyph
+images are drawn on demand from one class's 16 font masks, so one class costs milliseconds.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,18 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from torch import nn
 
-from ftkit import data, plots
+from ftkit import data, exercises, features, models, plots, protocol
 from ftkit.source import glyphs
+
+#: The probe's search grid: the same for every backbone (the same search budget).
+PROBE_GRID: tuple[dict[str, float], ...] = (
+    {"weight_decay": 1e-3},
+    {"weight_decay": 1e-2},
+    {"weight_decay": 1e-1},
+)
+SEEDS = (0, 1, 2)
 
 
 def font_names() -> list[str]:
@@ -121,3 +132,159 @@ def seed_bars(
     ax.set_xticks(range(len(groups)), [str(n) for n in groups])
     ax.set_ylabel(f"{y} (bar: mean; dots: seeds)")
     return fig
+
+
+# --- the first measurement -----------------------------------------------------------------
+
+
+def probe_scores(
+    pretrained: bool,
+    seed: int,
+    *,
+    k: int = 10,
+    weight_decay: float = 1e-2,
+    target: str = "digits",
+    cache: features.FeatureCache | None = None,
+) -> dict[str, float]:
+    """Validation and test accuracy of a linear probe on the frozen embedded backbone,
+    pretrained or at random init (drawn from ``seed``), trained on ``k`` images per class.
+
+    ``cache`` keeps each backbone's features: a grid of probes extracts them once.
+    """
+    torch.manual_seed(seed)  # the random-init backbone draws its weights from this seed
+    backbone, info = models.load_backbone("embedded", pretrained=pretrained)
+    backbone.requires_grad_(False)
+    splits = data.load_target(target, k=k, seed=seed)
+    loaders = data.make_loaders(splits, info, seed=seed)
+    cache = cache if cache is not None else features.FeatureCache()
+    train, val, test = (cache.features(backbone, loader) for loader in loaders)
+    head, _ = features.train_linear_probe(
+        *train, num_classes=len(splits.classes), weight_decay=weight_decay, seed=seed
+    )
+    return {
+        "val": features.probe_accuracy(head, *val),
+        "test": features.probe_accuracy(head, *test),
+    }
+
+
+def compare_probes(
+    k: int,
+    *,
+    seeds: Sequence[int] = SEEDS,
+    grid: Sequence[Mapping[str, Any]] = PROBE_GRID,
+    cache: features.FeatureCache | None = None,
+) -> protocol.Comparison:
+    """Pretrained vs random-init probes at ``k``, each tuned on validation over ``grid``."""
+    cache = cache if cache is not None else features.FeatureCache()
+    methods = {
+        name: (partial(probe_scores, pretrained, k=k, cache=cache), grid)
+        for name, pretrained in (("pretrained", True), ("random init", False))
+    }
+    return protocol.compare(methods, seeds)
+
+
+# --- exercise checkers ---------------------------------------------------------------------
+
+FIRST_APPROACH_OPTIONS = (
+    "train from scratch",
+    "feature extraction",
+    "full fine-tuning at a large learning rate",
+)
+GAP_PREDICTIONS = ("bigger", "smaller", "no measurable difference")
+
+
+def check_source_classes(answer: Any) -> bool:
+    """Exercise 1: the number of source classes, read from the backbone's info."""
+    expected = len(models.load_backbone("embedded")[1].source_classes)
+    return exercises.check(
+        "source classes",
+        answer,
+        expected,
+        hint="BackboneInfo has a field listing the source classes; take its length.",
+    )
+
+
+def check_first_approach(choice: Any) -> bool:
+    """Exercise 2: few labels, a related source, a laptop: which approach first?"""
+    return exercises.check_choice(
+        choice,
+        "feature extraction",
+        FIRST_APPROACH_OPTIONS,
+        name="first approach",
+        hint="Few labels, a related source, little compute: which option trains the fewest "
+        "weights?",
+    )
+
+
+def check_feature_extractor(model: nn.Module, num_classes: int = 10) -> bool:
+    """Exercise 3: every backbone group frozen, a new trainable head with ``num_classes``."""
+    frozen = exercises.check_frozen(
+        model, ["head"], hint="set requires_grad = False on every parameter, then replace the head"
+    )
+    head = exercises.check_head(
+        model,
+        num_classes,
+        hint=f"model.fc = nn.Linear(model.fc.in_features, {num_classes}) (a new layer is "
+        "trainable)",
+    )
+    return frozen and head
+
+
+def measured_trend(at_k: Sequence[float], at_reference: Sequence[float]) -> tuple[str, str]:
+    """``("bigger"|"smaller"|"no measurable difference", sentence)`` for paired gaps (points).
+
+    >>> measured_trend([20, 22, 25], [10, 11, 9])[0]
+    'bigger'
+    >>> measured_trend([12, 3, 10], [10, 11, 9])[0]
+    'no measurable difference'
+    """
+    d = protocol.paired_difference(
+        at_k, at_reference, names=("gap at k", "gap at reference"), scale=1
+    )
+    if not d.clears:
+        return GAP_PREDICTIONS[2], d.verdict()
+    return (GAP_PREDICTIONS[0] if d.mean > 0 else GAP_PREDICTIONS[1]), d.verdict()
+
+
+def check_gap_prediction(
+    k: Any,
+    prediction: Any,
+    *,
+    reference_k: int = 10,
+    seeds: Sequence[int] = SEEDS,
+    cache: features.FeatureCache | None = None,
+) -> bool:
+    """Exercise 4 (predict, then measure): is the pretrained-vs-random gap at ``k`` labels per
+    class bigger, smaller, or not measurably different from the gap at ``reference_k``?
+
+    Runs the lesson's comparison at both k (tuned on validation, paired over ``seeds``) and
+    judges the prediction against the measurement, not against a stored answer.
+    """
+    name = f"gap at k={k} vs k={reference_k}"
+    if prediction not in GAP_PREDICTIONS:
+        hint = "write your prediction down before the measurement, as one of the options"
+        return exercises.check_choice(prediction, None, GAP_PREDICTIONS, name=name, hint=hint)
+    if not isinstance(k, int) or not 1 <= k <= 100:
+        return exercises.check(name, k, None, hint="k must be a whole number from 1 to 100")
+    cache = cache if cache is not None else features.FeatureCache()
+    gaps = {}
+    for kk in (k, reference_k):
+        c = compare_probes(kk, seeds=seeds, cache=cache)
+        gaps[kk] = c.difference("pretrained", "random init").diffs
+    truth, sentence = measured_trend(gaps[k], gaps[reference_k])
+    print(
+        f"measured: pretrained - random init at k={k}: {_fmt(gaps[k])}; at k={reference_k}: "
+        f"{_fmt(gaps[reference_k])} points"
+    )
+    print(f"          {sentence}")
+    return exercises.check_choice(
+        prediction,
+        truth,
+        GAP_PREDICTIONS,
+        name=name,
+        hint="compare your prediction with the measurement above; try another k",
+    )
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:+.1f}" for v in values)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ftkit import models
+from ftkit import imagenet, models, photos
 
 REQUIRED = (
     "torch",
@@ -20,11 +20,12 @@ REQUIRED = (
     "jupyterlab",
     "tqdm",
     "sklearn",
+    "skimage",
     "nbclient",
     "ipykernel",
     "peft",
 )
-DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "skimage": "scikit-image"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,43 @@ def check_embedded_weights() -> Check:
     )
 
 
+def check_squeezenet_weights() -> Check:
+    try:
+        model, info = models.load_backbone(imagenet.SQUEEZENET)
+    except (FileNotFoundError, models.ChecksumError, RuntimeError) as exc:
+        return Check(
+            "ImageNet SqueezeNet 1.1",
+            False,
+            str(exc).splitlines()[0],
+            "pip install --force-reinstall ftkit, or `ftkit convert-squeezenet --out DIR`",
+        )
+    digest = models.sha256_of(models.weights_dir() / imagenet.WEIGHTS_FILE)
+    return Check(
+        "ImageNet SqueezeNet 1.1",
+        True,
+        f"sha256 {digest[:12]}... verified, {models.count_parameters(model):,} parameters, "
+        f"{len(info.source_classes)} ImageNet classes",
+    )
+
+
+def check_photo_data() -> list[Check]:
+    """The Debian packages behind the real photo targets (``ftkit.photos``)."""
+    found = {
+        "Tux Paint stamps": (photos.TUX_ROOT, "tuxpaint-stamps-default"),
+        "Fashion-MNIST": (photos.FASHION_ROOT, "dataset-fashion-mnist"),
+    }
+    return [
+        Check(
+            name,
+            root.is_dir(),
+            str(root) if root.is_dir() else f"not installed ({root} missing)",
+            "" if root.is_dir() else f"sudo apt-get install {package}",
+            required=False,
+        )
+        for name, (root, package) in found.items()
+    ]
+
+
 def check_torchvision_cache() -> list[Check]:
     """Informational: ImageNet weights only matter for the online part of lesson 08."""
     checks = []
@@ -99,6 +137,8 @@ def run_checks() -> list[Check]:
         )
     )
     checks.append(check_embedded_weights())
+    checks.append(check_squeezenet_weights())
+    checks.extend(check_photo_data())
     checks.extend(check_torchvision_cache())
     return checks
 

@@ -1,4 +1,5 @@
-"""Peak resident memory of a process and its children, read from Linux's /proc.
+"""Peak resident memory of a process and its children (Linux: exact, from /proc; elsewhere:
+polled with psutil).
 
 The lesson runner needs the memory a *kernel* used, not the runner's own: the kernel is a separate
 process, so `resource.getrusage` of the runner cannot see it while it lives. Linux records each
@@ -12,6 +13,8 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
+
+import psutil
 
 PROC = Path("/proc")
 
@@ -33,27 +36,25 @@ def status_kib(pid: int, field: str = "VmHWM", *, proc: Path = PROC) -> int | No
     return None  # kernel threads and zombies have no Vm* lines
 
 
-def children(pid: int, *, proc: Path = PROC) -> list[int]:
-    """Direct children of `pid`, from /proc/<pid>/task/*/children (Linux >= 3.5)."""
-    found: list[int] = []
-    for task_children in (proc / str(pid) / "task").glob("*/children"):
-        try:
-            found.extend(int(child) for child in task_children.read_text().split())
-        except OSError:
-            continue  # that thread ended while we listed it
-    return found
+def process_tree(pid: int) -> list[int]:
+    """`pid` followed by all its living descendants (psutil: Linux, macOS and Windows alike)."""
+    try:
+        root = psutil.Process(pid)
+        return [pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.Error:  # the process exited
+        return []
 
 
-def process_tree(pid: int, *, proc: Path = PROC) -> list[int]:
-    """`pid` followed by all its descendants (breadth first)."""
-    tree, queue = [], [pid]
-    while queue:
-        current = queue.pop(0)
-        if current in tree:
-            continue
-        tree.append(current)
-        queue.extend(children(current, proc=proc))
-    return tree
+def peak_kib(pid: int, *, proc: Path = PROC) -> int | None:
+    """A process's peak resident memory in KiB: Linux's exact VmHWM where /proc has it, else
+    its resident size now (psutil), which polling turns into a peak; None if it is gone."""
+    kib = status_kib(pid, "VmHWM", proc=proc)
+    if kib is not None:
+        return kib
+    try:
+        return psutil.Process(pid).memory_info().rss // 1024
+    except psutil.Error:
+        return None
 
 
 class PeakMemory:
@@ -79,8 +80,8 @@ class PeakMemory:
 
     def sample(self) -> None:
         """Read the current high-water mark of every process in the tree now."""
-        for pid in process_tree(self.pid, proc=self.proc):
-            kib = status_kib(pid, "VmHWM", proc=self.proc)
+        for pid in process_tree(self.pid):
+            kib = peak_kib(pid, proc=self.proc)
             if kib is None:
                 continue
             with self._lock:
@@ -101,7 +102,7 @@ class PeakMemory:
 
     @property
     def peak_mib(self) -> float:
-        """Summed peaks in MiB; NaN when nothing could be read (no /proc: not Linux)."""
+        """Summed peaks in MiB; NaN when nothing could be read."""
         with self._lock:
             if not self._peaks_kib:
                 return math.nan

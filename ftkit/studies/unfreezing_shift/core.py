@@ -1,22 +1,24 @@
 """Staged fine-tuning made visible: which layer groups train when, and how recipes compare.
 
-Lesson 07 (gradual unfreezing, LP-FT, forgetting, domain shift). ``training.gradual_unfreeze``
-and ``training.lp_ft`` do the training; this module holds the pure functions behind the
-lesson's tables, plots and explorer: the gradual-unfreezing schedule as a (group, epoch)
-matrix, a view of that schedule next to the validation curves up to an epoch, and grouped
-bars of mean ± std over seeds.
+Lesson 07 (gradual unfreezing, LP-FT, forgetting, domain shift): the schedule as a (group,
+epoch) matrix and its explorer view, grouped bars over seeds, the real-photo runs
+(``photo_run``, the stored Fashion-MNIST sweep) and the exercise checkers, which hold the
+expected answers or measure them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from ftkit import plots
+from ftkit import data, evaluation, models, plots, protocol, training
 
 Record = Mapping[str, Any]
 
@@ -66,7 +68,7 @@ def unfreezing_view(
     metric: str = "val_acc",
 ) -> Figure:
     """Left: the gradual-unfreezing schedule with epoch ``epoch`` (1-based) marked. Right: each
-    recipe's ``metric`` per epoch (``histories``: name -> History or records), solid up to
+    recipe's ``metric`` per epoch (``histories``: name -> History), solid up to
     ``epoch`` and faded after it."""
     names = list(group_names)
     matrix = schedule_matrix(names, epochs_per_stage)
@@ -92,7 +94,7 @@ def unfreezing_view(
         fontsize=9,
     )
     for i, (name, history) in enumerate(histories.items()):
-        records = plots.as_records(history)
+        records = history.as_records()
         xs = [r.get("epoch", j + 1) for j, r in enumerate(records)]
         ys = [r[metric] for r in records]
         seen = [(x, y) for x, y in zip(xs, ys) if x <= epoch]
@@ -152,3 +154,88 @@ def recipe_bars(
     ax.set_ylabel(ylabel or f"{y} (mean ± std)")
     ax.legend(title=hue, fontsize=8)
     return fig
+
+
+# --- the limits of transfer on real photos (the ImageNet model) -------------------------------
+
+
+def photo_run(
+    target: str,
+    *,
+    seed: int,
+    lr: float,
+    pretrained: bool,
+    steps: int,
+    k: int = 10,
+    image_size: int = 64,
+    batch_size: int = 20,
+    backbone: str = "squeezenet1_1",
+) -> dict[str, float]:
+    """Fine-tune ``backbone`` (ImageNet weights, or the same network at random init when
+    ``pretrained`` is False: training from scratch) on a photo target for ``steps`` AdamW
+    steps with a cosine schedule; return validation, test and final training accuracy.
+
+    SqueezeNet has no batch norm; AdamW trains it from scratch where SGD barely moves it, so
+    both sides get AdamW (and each its own LR, chosen on validation).
+    """
+    splits = data.load_target(target, k=k, seed=seed, image_size=image_size)
+    torch.manual_seed(seed)  # the random init of a scratch network
+    model, info = models.load_backbone(backbone, pretrained=pretrained)
+    models.replace_head(model, len(splits.classes), seed=seed)
+    train_loader, val_loader, test_loader = data.make_loaders(
+        splits, info, batch_size=batch_size, seed=seed
+    )
+    epochs = protocol.epochs_for_steps(steps, len(splits.train), batch_size)
+    history = training.fit(
+        model,
+        train_loader,
+        None,
+        epochs=epochs,
+        lr=lr,
+        optimizer="adamw",
+        schedule="cosine",
+        seed=seed,
+        on_divergence="stop",
+    )
+    return {
+        "val": evaluation.accuracy(model, val_loader),
+        "test": evaluation.accuracy(model, test_loader),
+        "train": history.train_acc[-1],
+    }
+
+
+#: Lesson 07's Fashion-MNIST comparison: the same LR grid for both methods (the same search
+#: budget), the same budget of AdamW steps, the same seeds.
+FASHION_LRS = {"fine-tune": (1e-4, 3e-4, 1e-3), "scratch": (1e-4, 3e-4, 1e-3)}
+FASHION_STEPS = 120
+FASHION_SEEDS = (0, 1, 2)
+
+
+def fashion_sweep(
+    lrs: Mapping[str, Sequence[float]] = FASHION_LRS, steps: int = FASHION_STEPS
+) -> list[dict[str, Any]]:
+    """Every (method, lr, seed) of lesson 07's Fashion-MNIST comparison, trained with
+    ``photo_run`` (64 px, k = 10): how ``fashion_sweep.json`` was made (its ``"runs"``; minutes
+    of CPU). The lesson re-runs one point and checks it against the stored value."""
+    return [
+        {"method": method, "lr": lr, "seed": seed}
+        | {
+            k: round(v, 4)
+            for k, v in photo_run(
+                "fashion", seed=seed, lr=lr, pretrained=method == "fine-tune", steps=steps
+            ).items()
+        }
+        for method, grid in lrs.items()
+        for lr in grid
+        for seed in FASHION_SEEDS
+    ]
+
+
+def stored_fashion_sweep(part: str = "runs") -> dict[tuple[str, float, int], dict[str, float]]:
+    """The stored ``fashion_sweep()``: ``(method, lr, seed) -> {"val", "test", "train"}``.
+    ``part="scratch_2x"``: scratch at its chosen LR with twice the steps (is it starved?)."""
+    text = resources.files("ftkit.studies").joinpath("fashion_sweep.json").read_text()
+    return {
+        (r["method"], r["lr"], r["seed"]): {k: r[k] for k in ("val", "test", "train")}
+        for r in json.loads(text)[part]
+    }

@@ -1,4 +1,4 @@
-"""gallery: the pictures lesson 00 shows, including its explorer's function."""
+"""welcome (lesson 00): its pictures, its explorer's function, and its first measurement."""
 
 import matplotlib
 
@@ -42,3 +42,15 @@ def test_source_and_target_samples():
         images, titles = welcome.target_samples(name, per_class=2)
         assert images.shape == (20, 3, 32, 32) and len(titles) == 20
     assert titles[:2] == ["Δ", "Δ"]
+
+
+def test_probe_scores_is_deterministic_and_pretrained_beats_random_init():
+    from ftkit import features
+
+    cache = features.FeatureCache()
+    a = welcome.probe_scores(True, seed=1, k=5, cache=cache)
+    assert a == welcome.probe_scores(True, seed=1, k=5, cache=cache)
+    random_init = welcome.probe_scores(False, seed=1, k=5, cache=cache)
+    assert a["test"] > random_init["test"] + 0.05
+    other_init = welcome.probe_scores(False, seed=2, k=5, cache=cache)
+    assert other_init != random_init  # the seed draws the random init and the images
