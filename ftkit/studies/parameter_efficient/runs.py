@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ftkit import adapters, data, evaluation, freezing, models, protocol, training
+from ftkit.devices import resolve_device
 
 STEPS = 60  # optimizer steps per run: 15 epochs of 4 batches at k=10
 BATCH_SIZE = 32
@@ -219,29 +220,27 @@ def load_sweep(path: Path = RESULTS) -> protocol.Comparison:
     return result
 
 
-def latency(model: nn.Module, images: torch.Tensor, repeats: int = 7) -> float:
-    """Median seconds of one forward pass over ``images`` (eval mode, no grad)."""
-    model.eval()
-    times = []
-    with torch.no_grad():
-        model(images)  # warm-up
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(images)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def epoch_seconds(method: Method, splits: data.Splits, info: models.BackboneInfo) -> float:
-    """CPU seconds (all threads) of one training epoch of ``method``, the mean of two epochs.
+    """Seconds of compute per training epoch of ``method``, the mean of two epochs.
 
-    CPU time rather than wall time: it does not grow when other programs share the machine."""
+    On the CPU: CPU time of one thread, which counts the work done, not the time spent waiting
+    for other programs on a shared machine (several threads would add their spin-waits). On a
+    GPU: wall time, synchronised."""
     model, _, _, _ = new_model(len(splits.classes), 0)
     model = method.prepare(model)
     train_loader, _, _ = data.make_loaders(splits, info, batch_size=BATCH_SIZE)
-    start = time.process_time()
-    training.fit(model, train_loader, epochs=2, lr=1e-3, optimizer=method.optimizer)
-    return (time.process_time() - start) / 2
+    device = resolve_device()
+    threads = torch.get_num_threads()
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    torch.set_num_threads(1)
+    try:
+        start = clock()
+        training.fit(model, train_loader, epochs=2, lr=1e-3, optimizer=method.optimizer)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return (clock() - start) / 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def agreement(stored: protocol.Comparison, live: Mapping[str, Sequence[Mapping]]) -> float:
