@@ -59,8 +59,8 @@ def test_hand_written_lora_equals_peft_on_the_backbones_convolutions(lesson_lora
     names = adapters.target_modules(backbone)
     assert len(names) == 12 and "conv1" in names and "layer2.0.downsample.0" in names
     plain = fresh(backbone)
-    by_hand = lesson_lora["add_lora"](fresh(backbone), names, r=4, alpha=4).eval()
-    with_peft = adapters.lora(fresh(backbone), 4).eval()
+    by_hand = lesson_lora["add_lora"](fresh(backbone), names, r=4, alpha=8).eval()  # scale 2
+    with_peft = adapters.lora(fresh(backbone), 4, alpha=8).eval()
     # same trainable parameters: 4 * (c_in * k * k + c_out) per convolution, plus the head
     expected = sum(
         4 * (m.in_channels * m.kernel_size[0] * m.kernel_size[1] + m.out_channels)
