@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 #: The core's public modules, one per concept (imported on demand: ``from ftkit import training``).
 __all__ = [
+    "adapters",
     "checkpoints",
     "checks",
     "compatibility",

@@ -96,7 +96,13 @@ def keep_source_head(model: nn.Module) -> nn.Module:
 
 @contextmanager
 def swapped_head(model: nn.Module, head: nn.Module) -> Iterator[nn.Module]:
-    """Temporarily put ``head`` on ``model``; the model's own head comes back even on error."""
+    """Temporarily put ``head`` on ``model``; the model's own head comes back even on error.
+
+    A peft wrapper (``get_base_model``) is unwrapped first: its forward pass runs the wrapped
+    model, so that is where the head must go.
+    """
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
     name, own = models.head_of(model)
     setattr(model, name, head)
     try:

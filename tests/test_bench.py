@@ -86,6 +86,44 @@ def test_random_init_recipes_do_not_depend_on_earlier_random_draws():
     assert first["accuracy"] == second["accuracy"]
 
 
+def test_bitfit_and_lora_records_carry_trainable_params_and_forgetting():
+    records = {
+        m: recipes.run(m, "near", k=5, seed=0, epochs=2) for m in ("lora", "bitfit", "finetune")
+    }
+    # LoRA rank 4 on the 12 convolutions: 4 * (c_in * 3 * 3 + c_out) each (1x1 shortcuts:
+    # c_in + c_out), plus the 10-class head (1,290); BitFit: the batch norms' 1,440 + the head
+    assert records["lora"]["trainable_params"] == 17_974
+    assert records["bitfit"]["trainable_params"] == 1_440 + 1_290
+    assert records["finetune"]["trainable_params"] == 308_826
+    for r in records.values():
+        assert 0.0 <= r["source_accuracy_after"] <= 1.0 and 0.0 <= r["accuracy"] <= 1.0
+    text = runner.table([{**r, "method": m} for m, r in records.items()])
+    assert "trainable" in text and "17,974" in text
+
+
+def test_headline_says_whether_lora_is_within_a_few_points_of_full_fine_tuning():
+    def record(method, seed, accuracy, source, trainable):
+        return {
+            "target": "digits",
+            "k": 10,
+            "method": method,
+            "seed": seed,
+            "seconds": 1.0,
+            "accuracy": accuracy,
+            "source_accuracy_after": source,
+            "trainable_params": trainable,
+        }
+
+    records = [record("finetune", s, 0.97, 0.90, 300_000) for s in range(3)]
+    close = records + [record("lora", s, 0.955, 0.99, 15_000) for s in range(3)]
+    line = runner.lora_line(close)
+    assert "-1.5 points" in line and "5.0% of its trainable parameters -> holds" in line
+    assert "lora 99.0%, finetune 90.0%" in line
+    far = records + [record("lora", s, 0.90, 0.99, 15_000) for s in range(3)]
+    assert "DOES NOT HOLD" in runner.headline(far)
+    assert runner.lora_line(records) is None
+
+
 def test_real_bench_tunes_on_validation_and_pairs_seeds(monkeypatch):
     """The real-model bench on scikit-image's textures (no Debian data needed), tiny budgets;
     one LR for the trained methods (a grid of one is allowed), two for the probes."""

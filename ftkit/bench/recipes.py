@@ -1,8 +1,9 @@
 """The named recipes of the course's benchmark: one small function per fine-tuning method.
 
 Each recipe takes a few-shot ``Splits`` and a seed, builds its model from the embedded backbone,
-trains it with ``ftkit.training`` and returns a result dict (test accuracy, seconds, and for the
-recipes that touch the backbone, the source-task accuracy afterwards: forgetting).
+trains it with ``ftkit.training`` and returns a result dict (test accuracy, seconds, the number
+of trainable parameters, and for the recipes that touch the backbone, the source-task accuracy
+afterwards: forgetting).
 Hyper-parameters are chosen on the validation split (see ``Settings``), never on the test split.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from ftkit import data, evaluation, features, freezing, models, training
+from ftkit import adapters, data, evaluation, features, freezing, models, training
 from ftkit.data import Splits
 from ftkit.models import BackboneInfo
 
@@ -34,6 +35,14 @@ class Settings:
     discriminative_factor: float = 2.6  # ULMFiT's spacing between layer-group LRs
     l2sp_alpha: float = 0.01
     stage_epochs: int = 3  # gradual unfreezing: epochs per newly unfrozen group
+    # parameter-efficient methods train with AdamW (with SGD, LoRA's B, which starts at zero,
+    # barely moves); LRs chosen on validation (digits, k=10, 3 seeds) from 0.001 / 0.003 / 0.01
+    # / 0.03 by lesson 09's sweep (ftkit.studies.parameter_efficient)
+    peft_optimizer: str = "adamw"
+    bitfit_lr: float = 0.01
+    lora_lr: float = 0.01
+    lora_rank: int = 4  # on every convolution of the backbone
+    lora_alpha: float = 4.0  # scale alpha / rank = 1
 
 
 def new_model(
@@ -62,6 +71,7 @@ def _finetune(
     freeze: int = 0,
     augment: bool = False,
     forgetting: bool = False,
+    prepare: Callable[[nn.Module], nn.Module] | None = None,
     **fit_kwargs,
 ) -> dict:
     torch.manual_seed(seed)  # a random-init backbone depends on it
@@ -71,6 +81,9 @@ def _finetune(
     models.replace_head(model, len(splits.classes), seed=seed)
     if freeze:
         freezing.freeze_to(model, freeze)
+    if prepare is not None:  # choose what trains (BitFit) or add what trains (LoRA)
+        torch.manual_seed(seed)
+        model = prepare(model)
     train_loader, val_loader, test_loader = _loaders(splits, info, s, seed, augment)
     history = training.fit(
         model,
@@ -85,6 +98,7 @@ def _finetune(
     result = {
         "accuracy": evaluation.accuracy(model, test_loader),
         "val_accuracy": history.val_acc[-1],
+        "trainable_params": adapters.trainable_parameters(model),
     }
     if source_head is not None:
         result["source_accuracy_after"] = evaluation.source_task_accuracy(model, source_head, info)
@@ -114,6 +128,32 @@ def frozen(n: int) -> Callable[[Splits, int, Settings], dict]:
 
     recipe.__doc__ = f"The first {n} layer group(s) frozen, the rest fine-tuned."
     return recipe
+
+
+def bitfit(splits: Splits, seed: int, s: Settings) -> dict:
+    """BitFit: only biases, batch-norm scales and shifts, and the head train."""
+    return _finetune(
+        splits,
+        seed,
+        s,
+        lr=s.bitfit_lr,
+        forgetting=True,
+        prepare=adapters.bitfit,
+        optimizer=s.peft_optimizer,
+    )
+
+
+def lora(splits: Splits, seed: int, s: Settings) -> dict:
+    """LoRA (peft) of rank ``lora_rank`` on every convolution; the head trains in full."""
+    return _finetune(
+        splits,
+        seed,
+        s,
+        lr=s.lora_lr,
+        forgetting=True,
+        prepare=lambda model: adapters.lora(model, s.lora_rank, alpha=s.lora_alpha),
+        optimizer=s.peft_optimizer,
+    )
 
 
 def discriminative_lr(splits: Splits, seed: int, s: Settings) -> dict:
@@ -149,7 +189,10 @@ def linear_probe(splits: Splits, seed: int, s: Settings, *, pretrained: bool = T
         seed=seed,
     )
     test_feats, test_labels = cache.features(model, test_loader)
-    return {"accuracy": features.probe_accuracy(head, test_feats, test_labels)}
+    return {
+        "accuracy": features.probe_accuracy(head, test_feats, test_labels),
+        "trainable_params": models.count_parameters(head),
+    }
 
 
 def linear_probe_random_init(splits: Splits, seed: int, s: Settings) -> dict:
@@ -167,6 +210,7 @@ def _staged(method: Callable, splits: Splits, seed: int, s: Settings, **kwargs) 
     return {
         "accuracy": evaluation.accuracy(model, test_loader),
         "source_accuracy_after": evaluation.source_task_accuracy(model, source_head, info),
+        "trainable_params": models.count_parameters(model),  # every group trains by the end
     }
 
 
@@ -208,13 +252,16 @@ RECIPES: dict[str, Callable[[Splits, int, Settings], dict]] = {
     "l2sp": l2sp,
     "gradual_unfreeze": gradual_unfreeze,
     "lp_ft": lp_ft,
+    "bitfit": bitfit,
+    "lora": lora,
 }
 
 
 def run(
     method: str, target: str, *, k: int, seed: int, settings: Settings | None = None, **overrides
 ) -> dict:
-    """One benchmark record: ``{"target", "method", "k", "seed", "accuracy", "seconds", ...}``."""
+    """One benchmark record: ``{"target", "method", "k", "seed", "accuracy", "seconds",
+    "trainable_params", ...}``."""
     if method not in RECIPES:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(RECIPES)}")
     s = replace(settings or Settings(), **overrides)
@@ -229,5 +276,5 @@ def run(
         "seed": seed,
         "accuracy": round(result.pop("accuracy"), 4),
         "seconds": round(seconds, 2),
-        **{key: round(v, 4) for key, v in result.items()},
+        **{key: v if isinstance(v, int) else round(v, 4) for key, v in result.items()},
     }

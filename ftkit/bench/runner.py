@@ -1,7 +1,8 @@
 """``ftkit bench``: the course's headline table, and ``--perf`` ratios measured in one run.
 
-Records are ``{"target", "method", "k", "seed", "accuracy", "seconds"}`` (plus
-``source_accuracy_after`` for recipes that change the backbone), accuracy on the test split.
+Records are ``{"target", "method", "k", "seed", "accuracy", "seconds", "trainable_params"}``
+(plus ``source_accuracy_after`` for recipes that change the backbone), accuracy on the test
+split.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ TOOLKIT_METHODS = (
     "l2sp",
     "gradual_unfreeze",
     "lp_ft",
+    "bitfit",
+    "lora",
 )
 
 
@@ -57,16 +60,18 @@ def table(records: list[dict]) -> str:
     for r in records:
         groups.setdefault((r["target"], r["k"], r["method"]), []).append(r)
     lines = [
-        f"{'target':<7} {'k':>3} {'method':<25} {'accuracy':>16} {'source after':>13} {'s/run':>6}"
+        f"{'target':<7} {'k':>3} {'method':<25} {'accuracy':>16} {'source after':>13} "
+        f"{'trainable':>10} {'s/run':>6}"
     ]
     for (target, k, method), rs in groups.items():
         acc = [r["accuracy"] * 100 for r in rs]
         spread = statistics.stdev(acc) if len(acc) > 1 else 0.0
         src = [r["source_accuracy_after"] * 100 for r in rs if "source_accuracy_after" in r]
         src_text = f"{statistics.mean(src):.1f}%" if src else ""
+        trainable = f"{rs[0]['trainable_params']:,}" if "trainable_params" in rs[0] else ""
         lines.append(
             f"{target:<7} {k:>3} {method:<25} {statistics.mean(acc):>8.1f}% ± {spread:4.1f} "
-            f"{src_text:>13} {statistics.mean(r['seconds'] for r in rs):>6.1f}"
+            f"{src_text:>13} {trainable:>10} {statistics.mean(r['seconds'] for r in rs):>6.1f}"
         )
     return "\n".join(lines)
 
@@ -78,6 +83,35 @@ def mean_accuracy(
         r["accuracy"] for r in records if (r["method"], r["target"], r["k"]) == (method, target, k)
     ]
     return statistics.mean(accs) * 100 if accs else None
+
+
+def _mean_of(records: list[dict], method: str, key: str) -> float | None:
+    values = [
+        r[key]
+        for r in records
+        if (r["method"], r["target"], r["k"]) == (method, "digits", 10) and key in r
+    ]
+    return statistics.mean(values) if values else None
+
+
+def lora_line(records: list[dict], bar: float = 3.0) -> str | None:
+    """LoRA against full fine-tuning on digits at k = 10: accuracy within ``bar`` points, the
+    share of trainable parameters, and the source task kept by each."""
+    lora, full = mean_accuracy(records, "lora"), mean_accuracy(records, "finetune")
+    if lora is None or full is None:
+        return None
+    share = _mean_of(records, "lora", "trainable_params") / _mean_of(
+        records, "finetune", "trainable_params"
+    )
+    src = {
+        m: 100 * (_mean_of(records, m, "source_accuracy_after") or 0) for m in ("lora", "finetune")
+    }
+    verdict = "holds" if full - lora <= bar else "DOES NOT HOLD"
+    return (
+        f"digits k=10: lora {lora:.1f}% vs finetune {full:.1f}% ({lora - full:+.1f} points, bar: "
+        f"within {bar:g}) with {100 * share:.1f}% of its trainable parameters -> {verdict}; "
+        f"source task after: lora {src['lora']:.1f}%, finetune {src['finetune']:.1f}%"
+    )
 
 
 def headline(records: list[dict]) -> str:
@@ -94,6 +128,8 @@ def headline(records: list[dict]) -> str:
                 f"digits k=10: {better} {a:.1f}% vs {worse} {b:.1f}%: "
                 f"+{a - b:.1f} points (bar: +{bar}) -> {verdict}"
             )
+    if line := lora_line(records):
+        lines.append(line)
     return "\n".join(lines)
 
 

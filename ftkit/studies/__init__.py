@@ -17,5 +17,6 @@ lesson                       module
 06 regularization            ``ftkit.studies.regularizers``
 07 unfreezing, shift         ``ftkit.studies.unfreezing_shift``
 08 own data, deployment      ``ftkit.studies.own_data``
+09 parameter-efficient       ``ftkit.studies.parameter_efficient``
 ===========================  ===========================================
 """

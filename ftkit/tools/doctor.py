@@ -23,6 +23,7 @@ REQUIRED = (
     "skimage",
     "nbclient",
     "ipykernel",
+    "peft",
 )
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "skimage": "scikit-image"}
 
