@@ -60,7 +60,8 @@ def test_augmentation_explorer_redraws_with_slider_values(monkeypatch):
         seen.append(values)
         return real(image, info, **values)
 
-    monkeypatch.setattr(augmentation, "augmentation_preview", spy)
+    # the explorer looks the preview up in the study's core module, where it is defined
+    monkeypatch.setattr(augmentation.core, "augmentation_preview", spy)
     image = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
     w = augmentation.augmentation_explorer(image, INFO, n=2)
     widgets.control(w, "rotation").value = 30
