@@ -4,7 +4,7 @@ each reference solution passes, and wrong answers fail."""
 import pytest
 import torch
 
-from ftkit import models, optim
+from ftkit import exercises, models, optim, protocol
 from ftkit.studies import learning_rate
 
 
@@ -79,10 +79,11 @@ def _lesson_run(*, seed, lr, schedule="cosine"):
 
 
 @pytest.mark.slow
-def test_exercise4_reference_prediction_on_the_real_experiment(capsys):
-    # Measured: a constant LR 0.01 loses 0.5 ± 0.1 points to cosine on seeds 0-2 (every seed
-    # loses 0.4-0.6): "lower". The checker runs the experiment itself; the memo keeps the three
-    # predictions below from training it three times.
+def test_exercise4_judges_the_real_experiment_by_its_own_measurement(capsys):
+    # Measured on seeds 0-2: a constant LR 0.01 against cosine moves test accuracy by -0.5 ± 0.1
+    # points with one torch thread and -0.3 ± 0.6 with two (float sums are ordered differently),
+    # so the right answer is whichever outcome the run measures; the checker must accept exactly
+    # that one. The memo keeps the three predictions below from training it three times.
     memo = {}
 
     def run(**kw):
@@ -91,7 +92,11 @@ def test_exercise4_reference_prediction_on_the_real_experiment(capsys):
         return memo[key]
 
     kwargs = {"base": {"lr": 0.01}, "change": {"schedule": "constant"}, "seeds": (0, 1, 2)}
-    assert learning_rate.check_change_prediction("lower", run, **kwargs)
-    assert "schedule=constant - as before: -0." in capsys.readouterr().out
-    assert not learning_rate.check_change_prediction("higher", run, **kwargs)
-    assert not learning_rate.check_change_prediction("no measurable difference", run, **kwargs)
+    changed = [run(seed=s, lr=0.01, schedule="constant")["test"] for s in (0, 1, 2)]
+    cosine = [run(seed=s, lr=0.01)["test"] for s in (0, 1, 2)]
+    difference = protocol.paired_difference(changed, cosine)
+    assert -1.5 < difference.mean < 0.5  # in points: the schedule matters little in 60 steps
+    outcome = exercises.measured_outcome(difference)
+    for answer in exercises.PREDICTIONS:
+        assert learning_rate.check_change_prediction(answer, run, **kwargs) == (answer == outcome)
+        assert f"-> {outcome}" in capsys.readouterr().out

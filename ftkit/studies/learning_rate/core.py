@@ -1,5 +1,5 @@
 """The learning rate of fine-tuning, measured: tables, forgetting against the LR, LR x batch
-grids, schedule shapes, the explorer's view, and the lesson's exercise checkers.
+grids, schedule shapes and the explorer's view.
 
 Pure functions over ``protocol.Trial`` lists or records ``{"lr", "seed", "test", "source"}``
 (accuracies 0-1, optionally ``"history"``). Lesson wording comes in as arguments.
@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftkit import evaluation, exercises, plots, protocol, schedules
+from ftkit import evaluation, plots, protocol, schedules
 from ftkit import widgets as ftwidgets
 
 
@@ -223,78 +222,3 @@ def balanced_accuracy(model: nn.Module, loader: DataLoader, classes: Sequence[st
     """Mean of the per-class accuracies: an imbalanced test set cannot hide a weak class."""
     per_class = evaluation.per_class_accuracy(model, loader, list(classes))
     return float(np.nanmean(list(per_class.values())))
-
-
-# Exercise checkers: the expected answers live here, not in the learner's cell.
-def check_two_groups(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> bool:
-    """Exercise 1: every parameter in exactly one group; the backbone at 0.001, the head at 0.01."""
-    groups_ok = exercises.check_param_groups(
-        optimizer,
-        model,
-        hint="the backbone's parameters are those whose name does not start with 'fc.'",
-    )
-    head = {id(p) for p in model.fc.parameters()}
-    by_lr = {}
-    for g in optimizer.param_groups:
-        kind = "head" if all(id(p) in head for p in g["params"]) else "backbone"
-        by_lr.setdefault(kind, set()).add(g["lr"])
-    lrs_ok = exercises.check(
-        "group LRs",
-        by_lr,
-        {"backbone": {0.001}, "head": {0.01}},
-        hint="one group holds the backbone's parameters, the other the head's (fc); "
-        "which of them is new and needs the larger LR?",
-    )
-    return groups_ok and lrs_ok
-
-
-def check_layer2_lr(answer: Any) -> bool:
-    """Exercise 2: ``layer2``'s LR under ``discriminative_lrs(model, 0.03, factor=2.6)``."""
-    return exercises.check_close(
-        answer,
-        0.03 / 2.6**3,
-        rel=0.01,
-        name="layer2 LR",
-        hint="count how many groups layer2 sits below the head; each step divides by 2.6.",
-    )
-
-
-def check_first_lr(answer: Any) -> bool:
-    """Exercise 3: the first single LR to try on a backbone pretrained at 0.1."""
-    return exercises.check_choice(
-        answer,
-        0.01,
-        [0.3, 0.1, 0.01, 0.0001],
-        name="first LR to try",
-        hint="look at both curves of the sweep, and at what 60 steps can do.",
-    )
-
-
-def check_change_prediction(
-    prediction: Any,
-    run: Callable[..., Mapping[str, float]],
-    *,
-    base: Mapping[str, Any],
-    change: Mapping[str, Any],
-    seeds: Sequence[int],
-    metric: str = "test",
-) -> bool:
-    """Exercise 4 (change a setting, predict, then measure): ``run(seed=..., **base)`` against
-    ``run(seed=..., **base, **change)`` on every seed; the paired difference (changed minus
-    base) judges the prediction ``"higher"``, ``"lower"`` or ``"no measurable difference"``."""
-    if not change:
-        print("❌ change one setting first, e.g. change = {'schedule': 'constant'}")
-        return False
-
-    def measure() -> protocol.Difference:
-        changed = [run(seed=s, **{**base, **change})[metric] for s in seeds]
-        baseline = [run(seed=s, **base)[metric] for s in seeds]
-        label = ", ".join(f"{k}={v}" for k, v in change.items())
-        return protocol.paired_difference(changed, baseline, names=(label, "as before"))
-
-    return exercises.check_prediction(
-        prediction,
-        measure,
-        name=f"prediction ({metric} accuracy)",
-        hint="the measurement is the answer: read its paired difference and spread.",
-    )
