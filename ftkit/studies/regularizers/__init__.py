@@ -5,8 +5,9 @@ read only for the chosen setting (``compare_tested_once``); L1 goes into ``fit``
 loss term (``fit_with_penalty``); labels made partly wrong (``with_wrong_labels``) give a
 validation curve that turns, where early stopping can be measured against training to the end.
 
-The lesson's experiments live in ``core``, its exercise checkers in ``exercises``; both are
-re-exported here, so ``from ftkit.studies import regularizers`` gives the lesson everything."""
+The lesson's experiments live in ``core``, the sweep it replays in ``stored``, its exercise
+checkers in ``exercises``; all are re-exported here, so
+``from ftkit.studies import regularizers`` gives the lesson everything."""
 
 from ftkit.studies.regularizers.core import (  # noqa: F401
     Sweep,
@@ -27,4 +28,9 @@ from ftkit.studies.regularizers.exercises import (  # noqa: F401
     check_early_stopping_prediction,
     check_l2sp_by_hand,
     check_smoothed_target,
+)
+from ftkit.studies.regularizers.stored import (  # noqa: F401
+    RESULTS,
+    load_sweep,
+    save_sweep,
 )
