@@ -16,12 +16,12 @@ renamed over the target, so an interrupted save never leaves half a file behind.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ftkit import outputs
 
 __all__ = ["ChecksumError", "load", "save", "sha256_of", "sha256_path", "verify"]
 
@@ -53,18 +53,12 @@ def save(blob: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> 
     not clobbered by accident.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"{path} already exists; pass overwrite=True to replace it, or choose another path."
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _temporary(path) as tmp:
+    with outputs.atomic_path(path, overwrite=overwrite) as tmp:
         torch.save(blob, tmp)
         digest = sha256_of(tmp)
-        with _temporary(sha256_path(path)) as tmp_sha:
-            tmp_sha.write_text(f"{digest}  {path.name}\n")
-            os.replace(tmp, path)  # the payload first: a reader in between sees a mismatch
-            os.replace(tmp_sha, sha256_path(path))
+    # the payload first: a reader in between sees a mismatch and refuses, never a stale pair
+    with outputs.atomic_path(sha256_path(path), overwrite=True) as tmp_sha:
+        tmp_sha.write_text(f"{digest}  {path.name}\n")
     return digest
 
 
@@ -94,24 +88,3 @@ def load(path: str | Path, *, fix: str = "Save or download it again.") -> dict[s
     the file can run."""
     verify(path, fix=fix)
     return torch.load(Path(path), map_location="cpu", weights_only=True)
-
-
-class _temporary:
-    """A temporary file with the target's name, in a fresh folder beside it (same file system,
-    so the rename is atomic); removed if the block fails before it was renamed.
-
-    The name matters: ``torch.save`` records the file's stem inside the archive, so a file
-    written under another name would not be byte-identical (nor have the same sha256) as one
-    saved straight to ``target``.
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        self.path = self.folder / target.name
-
-    def __enter__(self) -> Path:
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-        self.folder.rmdir()

@@ -16,7 +16,6 @@ ValueError: epochs must be a whole number >= 1, got 1.5; e.g. epochs=10
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ftkit import checks
 from ftkit.freezing import BN_POLICIES
 from ftkit.optim import OPTIMIZERS
 from ftkit.schedules import SCHEDULES
@@ -56,29 +56,40 @@ class FitConfig:
     on_divergence: str = "raise"  # or "stop": return the history with diverged=True
 
     def __post_init__(self) -> None:
-        check_positive_int("epochs", self.epochs)
-        check_lr(self.lr)
+        checks.whole_number("epochs", self.epochs, fix="pass a whole number, e.g. epochs=10.")
+        _check_lr(self.lr)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS, allow_callable=True)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("monitor", self.monitor, ("val_acc", "val_loss"))
-        _check_choice("on_divergence", self.on_divergence, ("raise", "stop"))
-        _check_choice("bn_policy", self.bn_policy, BN_POLICIES)
-        check_number("weight_decay", self.weight_decay, 0.0, hint="; e.g. 1e-4")
-        check_number("warmup_epochs", self.warmup_epochs, 0.0, self.epochs + 1e-9, "; <= epochs")
-        check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, "; e.g. 0.1")
-        check_number("l2sp", self.l2sp, 0.0, hint="; e.g. 0.01")
+        for name, choices in (
+            ("schedule", SCHEDULES),
+            ("monitor", ("val_acc", "val_loss")),
+            ("on_divergence", ("raise", "stop")),
+            ("bn_policy", BN_POLICIES),
+        ):
+            checks.one_of(name, getattr(self, name), tuple(choices))
+        checks.non_negative("weight_decay", self.weight_decay, fix="e.g. weight_decay=1e-4.")
+        checks.real_number(
+            "warmup_epochs", self.warmup_epochs, low=0, high=self.epochs, fix="at most epochs."
+        )
+        checks.real_number(
+            "label_smoothing",
+            self.label_smoothing,
+            low=0,
+            high=1,
+            high_open=True,
+            fix="e.g. label_smoothing=0.1.",
+        )
+        checks.non_negative("l2sp", self.l2sp, fix="e.g. l2sp=0.01.")
         for name in ("clip_grad_norm", "max_loss"):
-            if getattr(self, name) is not None:
-                check_number(name, getattr(self, name), 1e-12, hint="; a positive number, or None")
-        if self.early_stopping is not None:
-            check_positive_int("early_stopping", self.early_stopping, 5)
-        seed_ok = isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0
-        if self.seed is not None and not seed_ok:
-            raise ValueError(f"seed must be a whole number >= 0, or None, got {self.seed!r}")
+            checks.optional(
+                checks.positive, name, getattr(self, name), fix="a number above 0, or None."
+            )
+        checks.optional(checks.whole_number, "early_stopping", self.early_stopping)
+        checks.optional(checks.seed_value, "seed", self.seed)
         if self.criterion is not None and self.label_smoothing:
-            raise ValueError(
-                "pass label_smoothing or a criterion, not both: build the criterion with it, "
-                "e.g. criterion=nn.CrossEntropyLoss(label_smoothing=0.1)"
+            raise checks.fail(
+                "pass label_smoothing or a criterion, not both",
+                checks.shown(f"label_smoothing={self.label_smoothing} and a criterion"),
+                "build the criterion with it: nn.CrossEntropyLoss(label_smoothing=0.1).",
             )
 
     @classmethod
@@ -91,27 +102,11 @@ class FitConfig:
         return dataclasses.replace(config, **options) if config is not None else cls(**options)
 
 
-def check_positive_int(name: str, value: Any, example: int = 10) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{name} must be a whole number >= 1, got {value!r}; e.g. {name}={example}"
-        )
-
-
-def check_number(name: str, value: Any, low: float, high: float = math.inf, hint: str = "") -> None:
-    """``low <= value < high`` and finite (NaN and inf are refused by name)."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not low <= value < high:
-        bound = f"in [{low}, {high})" if math.isfinite(high) else f">= {low}"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}{hint}")
-
-
-def check_lr(lr: float | Mapping[str, float]) -> None:
-    for name, value in lr.items() if isinstance(lr, Mapping) else [(None, lr)]:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not (ok and math.isfinite(value) and value >= 0):
-            label = "lr" if name is None else f"lr[{name!r}]"
-            raise ValueError(f"{label} must be a finite number >= 0, got {value!r}; e.g. 0.01")
+def _check_lr(lr: float | Mapping[str, float]) -> None:
+    """One LR or a dict by layer group, each finite and 0 or more (0 keeps a group still)."""
+    fix = "a learning rate is a small number such as lr=1e-3 (fine-tuning) or lr=0.05 (a head)."
+    for group, value in lr.items() if isinstance(lr, Mapping) else [(None, lr)]:
+        checks.non_negative("lr" if group is None else f"lr[{group!r}]", value, fix=fix)
 
 
 def _check_choice(name: str, value: Any, choices: tuple, allow_callable: bool = False) -> None:

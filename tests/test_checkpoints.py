@@ -54,7 +54,7 @@ def test_a_missing_or_empty_sha256_file_is_refused(tmp_path):
 def test_an_existing_file_is_kept_unless_overwrite(tmp_path):
     path = tmp_path / "m.pt"
     first = checkpoints.save(blob(), path)
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(ValueError, match="already exists.*overwrite=True"):
         checkpoints.save({"other": torch.zeros(1)}, path)
     assert checkpoints.sha256_of(path) == first
     second = checkpoints.save({"other": torch.zeros(1)}, path, overwrite=True)

@@ -106,9 +106,9 @@ def test_a_criterion_module_is_used_and_conflicts_are_named():
 @pytest.mark.parametrize(
     "options, match",
     [
-        ({"epochs": 1.5}, r"epochs must be a whole number >= 1, got 1\.5"),
+        ({"epochs": 1.5}, r"epochs must be a whole number, at least 1; got 1\.5"),
         ({"epochs": 0}, "epochs must be a whole number"),
-        ({"epochs": 2, "lr": float("nan")}, "lr must be a finite number >= 0, got nan"),
+        ({"epochs": 2, "lr": float("nan")}, "lr must be a finite number, at least 0; got nan"),
         ({"epochs": 2, "lr": {"model": -1.0}}, r"lr\['model'\] must be"),
         ({"epochs": 2, "optimizer": "sgdd"}, "optimizer must be one of"),
         ({"epochs": 2, "schedule": "step"}, "schedule must be one of"),
