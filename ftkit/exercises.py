@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ftkit import models
-from ftkit.protocol import Difference
+from ftkit.protocol import Difference, paired_difference
 
 #: The three answers of a "change a setting, predict, then measure" exercise.
 PREDICTIONS = ("higher", "lower", "no measurable difference")
@@ -234,3 +234,54 @@ def check_prediction(
     outcome = measured_outcome(difference)
     print(f"measured: {difference} -> {outcome}")
     return _report(name, answer == outcome, f"you predicted {answer!r}; see the line above.", hint)
+
+
+def check_change_prediction(
+    prediction: Any,
+    run: Callable[..., Mapping[str, float]],
+    *,
+    base: Mapping[str, Any],
+    change: Mapping[str, Any],
+    seeds: Sequence[int],
+    metric: str = "test",
+) -> bool:
+    """Change a setting, predict, then measure: ``run(seed=..., **base)`` against
+    ``run(seed=..., **base, **change)`` on every seed; the paired difference (changed minus
+    base) judges the prediction ``"higher"``, ``"lower"`` or ``"no measurable difference"``."""
+    if not change:
+        print("❌ change one setting first, e.g. change = {'schedule': 'constant'}")
+        return False
+
+    def measure() -> Difference:
+        changed = [run(seed=s, **{**base, **change})[metric] for s in seeds]
+        baseline = [run(seed=s, **base)[metric] for s in seeds]
+        label = ", ".join(f"{k}={v}" for k, v in change.items())
+        return paired_difference(changed, baseline, names=(label, "as before"))
+
+    return check_prediction(
+        prediction,
+        measure,
+        name=f"prediction ({metric} accuracy)",
+        hint="the measurement is the answer: read its paired difference and spread.",
+    )
+
+
+def predict_then_measure(
+    prediction: Any,
+    experiment: Callable[..., Mapping[str, float]],
+    baseline: Sequence[float],
+    *,
+    seeds: Sequence[int],
+    metric: str,
+    name: str = "prediction",
+    hint: str | None = None,
+) -> bool:
+    """Run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds`` and judge
+    ``prediction`` by its ``metric`` paired with ``baseline`` (the lesson's runs on the same
+    seeds). Nothing runs before a valid prediction."""
+
+    def measure() -> Difference:
+        measured = [float(experiment(seed=s)[metric]) for s in seeds]
+        return paired_difference(measured, list(baseline), names=("yours", "lesson"))
+
+    return check_prediction(prediction, measure, name=name, hint=hint)

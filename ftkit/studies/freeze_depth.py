@@ -8,7 +8,7 @@ precomputes a sweep and its explorer redraws ``freeze_preview`` for the chosen `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from ftkit import exercises, models, protocol
+from ftkit import exercises, models
 from ftkit.plots import summarize
 
 FROZEN_COLOR, TRAINABLE_COLOR, HIGHLIGHT_COLOR, DIM_COLOR = "0.75", "C0", "C3", "C0"
@@ -173,28 +173,5 @@ def check_bn_policy(policy: Any) -> bool:
     )
 
 
-def check_change_prediction(
-    prediction: Any,
-    run: Callable[..., Mapping[str, float]],
-    *,
-    base: Mapping[str, Any],
-    change: Mapping[str, Any],
-    seeds: Sequence[int],
-    metric: str = "test",
-) -> bool:
-    """Exercise 4 (change a setting, predict, then measure): ``run(seed=..., **base)`` against
-    ``run(seed=..., **base, **change)`` on every seed; the paired difference (changed minus
-    base) judges the prediction ``"higher"``, ``"lower"`` or ``"no measurable difference"``."""
-
-    def measure() -> protocol.Difference:
-        changed = [run(seed=s, **{**base, **change})[metric] for s in seeds]
-        baseline = [run(seed=s, **base)[metric] for s in seeds]
-        label = ", ".join(f"{k}={v}" for k, v in change.items())
-        return protocol.paired_difference(changed, baseline, names=(label, "as before"))
-
-    return exercises.check_prediction(
-        prediction,
-        measure,
-        name=f"prediction ({metric} accuracy)",
-        hint="the measurement is the answer: read its paired difference and spread.",
-    )
+# Exercise 4 (change a setting, predict, then measure) is the core's checker.
+check_change_prediction = exercises.check_change_prediction

@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ftkit import exercises, folders, plots, protocol
+from ftkit import exercises, folders, plots
 
 
 def prediction_figure(
@@ -140,13 +140,7 @@ def predict_then_measure(
     name: str = "prediction",
     hint: str | None = None,
 ) -> bool:
-    """Exercise 4: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds`` and
-    judge ``prediction`` (one of ``exercises.PREDICTIONS``) by its ``metric`` paired with
-    ``baseline`` (the lesson's runs on the same seeds). Nothing runs before a valid prediction.
-    """
-
-    def measure() -> protocol.Difference:
-        measured = [float(experiment(seed=s)[metric]) for s in seeds]
-        return protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
-
-    return exercises.check_prediction(prediction, measure, name=name, hint=hint)
+    """Exercise 4: the core's ``exercises.predict_then_measure`` on validation accuracy."""
+    return exercises.predict_then_measure(
+        prediction, experiment, baseline, seeds=seeds, metric=metric, name=name, hint=hint
+    )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
-from ftkit import exercises, protocol
+from ftkit import exercises
 
 
 def check_two_groups(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> bool:
@@ -54,31 +53,5 @@ def check_first_lr(answer: Any) -> bool:
     )
 
 
-def check_change_prediction(
-    prediction: Any,
-    run: Callable[..., Mapping[str, float]],
-    *,
-    base: Mapping[str, Any],
-    change: Mapping[str, Any],
-    seeds: Sequence[int],
-    metric: str = "test",
-) -> bool:
-    """Exercise 4 (change a setting, predict, then measure): ``run(seed=..., **base)`` against
-    ``run(seed=..., **base, **change)`` on every seed; the paired difference (changed minus
-    base) judges the prediction ``"higher"``, ``"lower"`` or ``"no measurable difference"``."""
-    if not change:
-        print("❌ change one setting first, e.g. change = {'schedule': 'constant'}")
-        return False
-
-    def measure() -> protocol.Difference:
-        changed = [run(seed=s, **{**base, **change})[metric] for s in seeds]
-        baseline = [run(seed=s, **base)[metric] for s in seeds]
-        label = ", ".join(f"{k}={v}" for k, v in change.items())
-        return protocol.paired_difference(changed, baseline, names=(label, "as before"))
-
-    return exercises.check_prediction(
-        prediction,
-        measure,
-        name=f"prediction ({metric} accuracy)",
-        hint="the measurement is the answer: read its paired difference and spread.",
-    )
+# Exercise 4 (change a setting, predict, then measure) is the core's checker.
+check_change_prediction = exercises.check_change_prediction

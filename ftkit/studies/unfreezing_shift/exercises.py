@@ -4,7 +4,7 @@ functions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ftkit import exercises, models, protocol
@@ -49,23 +49,5 @@ def check_recipe_choice(
     )
 
 
-def predict_then_measure(
-    prediction: Any,
-    experiment: Callable[..., Mapping[str, float]],
-    baseline: Sequence[float],
-    *,
-    seeds: Sequence[int],
-    metric: str,
-    name: str = "prediction",
-    hint: str | None = None,
-) -> bool:
-    """Exercise 3: run ``experiment(seed=s)`` (the learner's changed setting) on ``seeds`` and
-    judge ``prediction`` (one of ``exercises.PREDICTIONS``) by its ``metric`` paired with
-    ``baseline`` (the lesson's runs on the same seeds). Nothing runs before a valid prediction.
-    """
-
-    def measure() -> protocol.Difference:
-        measured = [float(experiment(seed=s)[metric]) for s in seeds]
-        return protocol.paired_difference(measured, list(baseline), names=("yours", "lesson"))
-
-    return exercises.check_prediction(prediction, measure, name=name, hint=hint)
+# Exercise 3 (change a setting, predict, then measure) is the core's checker.
+predict_then_measure = exercises.predict_then_measure
