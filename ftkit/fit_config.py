@@ -7,10 +7,10 @@ without a device sync: floating-point images, labels inside the head's range.
 
 >>> FitConfig(epochs=3, lr=0.01).schedule
 'constant'
->>> FitConfig(epochs=1.5)
+>>> FitConfig(epochs=1.5)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: epochs must be a whole number >= 1, got 1.5; e.g. epochs=10
+ftkit.checks.InputError: epochs must be a whole number, at least 1; got 1.5. Fix: pass epochs=2 ...
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class FitConfig:
     on_divergence: str = "raise"  # or "stop": return the history with diverged=True
 
     def __post_init__(self) -> None:
-        checks.whole_number("epochs", self.epochs, fix="pass a whole number, e.g. epochs=10.")
+        checks.whole_number("epochs", self.epochs)
         _check_lr(self.lr)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS, allow_callable=True)
         for name, choices in (

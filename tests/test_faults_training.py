@@ -95,7 +95,7 @@ def test_data_that_does_not_fit_is_refused_before_training(loader, words, where)
 
 
 NUMBER_FAULTS = [  # fit's numbers are FitConfig's (ftkit.fit_config): problem, value, example
-    ({"epochs": 1.5}, ["epochs must be a whole number", "got 1.5", "e.g. epochs="]),
+    ({"epochs": 1.5}, ["epochs must be a whole number", "got 1.5", "pass epochs=2 or epochs=1"]),
     ({"epochs": 0}, ["epochs must be", "got 0"]),
     ({"epochs": True}, ["epochs", "got True"]),
     ({"epochs": "3"}, ["epochs", "got '3'"]),
