@@ -48,6 +48,7 @@ __all__ = [
     "probes",
     "protocol",
     "regularization",
+    "replay",
     "resnet",
     "runtime",
     "schedules",

@@ -6,9 +6,9 @@ a grid of the same size, budgets in optimizer steps, paired seeds. Scores are ba
 (the mean per-class recall), which is plain accuracy on a balanced test set such as the digits'
 and stays fair on an imbalanced one such as Tux Paint's photos.
 
-The lesson's experiments live in ``core``, its exercise checkers in ``exercises``; both are
-re-exported here, so ``from ftkit.studies import feature_extraction`` gives the lesson
-everything."""
+The lesson's experiments live in ``core``, the race it replays in ``stored``, its exercise
+checkers in ``exercises``; all are re-exported here, so
+``from ftkit.studies import feature_extraction`` gives the lesson everything."""
 
 from ftkit.studies.feature_extraction.core import (  # noqa: F401
     PHOTO_GRID,
@@ -32,4 +32,9 @@ from ftkit.studies.feature_extraction.exercises import (  # noqa: F401
     check_budget_prediction,
     check_plenty_of_labels,
     check_trainable_parameters,
+)
+from ftkit.studies.feature_extraction.stored import (  # noqa: F401
+    RESULTS,
+    load_race,
+    save_race,
 )

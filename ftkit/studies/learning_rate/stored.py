@@ -4,18 +4,20 @@ Two of the lesson's comparisons cost more than the rest of it together: discrimi
 AdamW against the best single SGD LR (18 runs), and the real ImageNet model on photos (27 runs).
 The lesson made them once, with ``REPLAY = False``, and saved their scores here; every other
 execution replays them and trains one of each again, live, to check that the stored numbers
-are still what the code in the cell produces (``largest_gap``).
+are still what the code in the cell produces (``ftkit.replay.largest_gap``).
 """
 
 from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ftkit import replay
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "learning_rate_runs.json"
 SCORES = ("val", "test", "source", "diverged")
@@ -72,12 +74,4 @@ def load_runs(section: str, path: str | Path = RESULTS) -> dict[tuple, dict[str,
     }
 
 
-def largest_gap(
-    stored: Mapping[str, float], live: Mapping[str, float], metrics: Iterable[str]
-) -> float:
-    """The largest difference, in points, between a stored run and the same run made live.
-
-    >>> largest_gap({"test": 0.9, "val": 0.8}, {"test": 0.92, "val": 0.8}, ["test", "val"])
-    2.0
-    """
-    return round(max(100 * abs(stored[m] - live[m]) for m in metrics), 6)
+largest_gap = replay.largest_gap  # stored vs live, in points
