@@ -27,10 +27,11 @@ from ftkit.models import BackboneInfo
 Features = tuple[torch.Tensor, torch.Tensor]
 SEEDS = (0, 1, 2)
 #: The probes' grid on the photos: the same for every feature extractor (the same search budget).
+#: Centred where validation chooses (1e-1 was never chosen; 1e-3 is, for the pretrained features).
 PHOTO_GRID: tuple[dict[str, float], ...] = (
+    {"weight_decay": 1e-4},
     {"weight_decay": 1e-3},
     {"weight_decay": 1e-2},
-    {"weight_decay": 1e-1},
 )
 
 
