@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
+from train_fixtures import eval_resnet_with_bn_stats
 
 from ftkit import data, deploy, folders, models
 from ftkit.models import BackboneInfo
@@ -22,13 +23,7 @@ CLASSES = ["a", "b", "c"]
 
 @pytest.fixture
 def model():
-    torch.manual_seed(0)
-    m = models.SmallResNet(3, widths=(4, 8, 8, 8))
-    for module in m.modules():  # non-trivial BN statistics, so eval mode matters
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return m.eval()
+    return eval_resnet_with_bn_stats(3)
 
 
 @pytest.fixture

@@ -4,21 +4,16 @@ runtime.latency times runners with interleaved repetitions."""
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+from train_fixtures import eval_resnet_with_bn_stats
 
-from ftkit import deploy, models, runtime
+from ftkit import deploy, runtime
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture
 def model():
-    torch.manual_seed(0)
-    m = models.SmallResNet(3, widths=(4, 8, 8, 8))
-    for module in m.modules():  # non-trivial BN statistics, so eval mode matters
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return m.eval()
+    return eval_resnet_with_bn_stats(3)
 
 
 def test_onnxruntime_gives_pytorchs_logits_for_any_batch_size(model, tmp_path):

@@ -17,6 +17,17 @@ def tiny_resnet(num_classes: int = 3, seed: int = 0) -> SmallResNet:
     return SmallResNet(num_classes, widths=(4, 8, 8, 8))
 
 
+def eval_resnet_with_bn_stats(num_classes: int = 3) -> SmallResNet:
+    """``tiny_resnet`` in eval mode with non-trivial batch-norm statistics, so that a runtime
+    which ignored eval mode (or the running statistics) would give different logits."""
+    m = tiny_resnet(num_classes)
+    for module in m.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return m.eval()
+
+
 def mlp(in_features: int = 8, num_classes: int = 3, seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(in_features, 16), nn.ReLU(), nn.Linear(16, num_classes))

@@ -4,7 +4,8 @@ pipeline itself (folders, fit, export, onnxruntime) is core: ``folders``, ``depl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,17 +131,5 @@ def check_wrong_count(n_wrong: Any, cm: np.ndarray) -> bool:
     )
 
 
-def predict_then_measure(
-    prediction: Any,
-    experiment: Callable[..., Mapping[str, float]],
-    baseline: Sequence[float],
-    *,
-    seeds: Sequence[int],
-    metric: str = "val",
-    name: str = "prediction",
-    hint: str | None = None,
-) -> bool:
-    """Exercise 4: the core's ``exercises.predict_then_measure`` on validation accuracy."""
-    return exercises.predict_then_measure(
-        prediction, experiment, baseline, seeds=seeds, metric=metric, name=name, hint=hint
-    )
+#: Exercise 4: the core's predict-then-measure checker, judged on validation accuracy.
+predict_then_measure = partial(exercises.predict_then_measure, metric="val")

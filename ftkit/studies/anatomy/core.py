@@ -1,13 +1,5 @@
-"""Lesson 01: choosing a pretrained model, and what each of its blocks knows.
-
-A probe is a linear classifier trained on fixed features (``ftkit.features``), scored by
-balanced accuracy (the mean of the per-class recalls: plain accuracy on a balanced test set,
-and fair on an imbalanced one). Probing the pooled output of every block (stem, layer1 ..
-layer4) of a pretrained and of a randomly initialised backbone measures how transferable each
-depth is (in the spirit of Yosinski et al., 2014). Probing the last features of several
-candidate backbones on one target, beside their size and speed, is a measured model choice.
-Every comparison goes through ``ftkit.protocol`` (tuned on validation, paired seeds).
-"""
+"""Lesson 01's experiments: block-by-block probes and the measured model choice (the idea is
+explained in ``ftkit.studies.anatomy``'s docstring)."""
 
 from __future__ import annotations
 
